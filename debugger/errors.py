@@ -1,5 +1,5 @@
-"""The one error type a user can cause. The CLI prints its message on one line and exits 2."""
+"""Re-export of the project's one user-facing error type (defined at the bottom layer, in tracer)."""
 
+from tracer.errors import TracefixError
 
-class TracefixError(Exception):
-    """A problem with the user's input or environment, with a message that says what to do."""
+__all__ = ["TracefixError"]
