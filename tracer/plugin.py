@@ -1,0 +1,144 @@
+"""The pytest plugin loaded in the child process: outcomes, per-test timeouts, session hooks.
+
+A *session* (recorder, coverage contexts, or nothing) is told when each test begins and
+ends. Each finished test is written at once as one JSON line, so a run killed from outside
+still leaves everything before the test that hung or crashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+MAX_LONGREPR = 6000
+
+
+class TestTimeout(BaseException):
+    """Raised in the test's thread when it runs past the per-test timeout.
+
+    A BaseException so that user code catching `Exception` cannot swallow it; pytest
+    still reports it as a failure of that test.
+    """
+
+
+class NullSession:
+    def begin_test(self, nodeid: str) -> None: ...
+    def end_test(self, nodeid: str, outcome: dict) -> dict | None: return None
+    def on_timeout(self, frame) -> None: ...
+    def close(self) -> dict: return {}
+
+
+class OutcomePlugin:
+    def __init__(self, root: Path, out, current_path: Path, session, test_timeout: float) -> None:
+        self.root = Path(root).resolve()
+        self.out = out
+        self.current_path = current_path
+        self.session = session
+        self.test_timeout = test_timeout
+        self.collection_errors: list[str] = []
+        self._outcome: dict = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        self.current_path.write_text(item.nodeid)
+        self._outcome = {"nodeid": item.nodeid, "outcome": "passed", "message": "", "longrepr": "",
+                         "frames": [], "duration": 0.0}
+        started = time.perf_counter()
+        self.session.begin_test(item.nodeid)
+        previous = self._arm_timeout()
+        try:
+            yield
+        finally:
+            self._disarm_timeout(previous)
+            self._outcome["duration"] = round(time.perf_counter() - started, 4)
+            extra = self.session.end_test(item.nodeid, self._outcome)
+            line = dict(self._outcome, **({"session": extra} if extra is not None else {}))
+            self.out.write(json.dumps(line) + "\n")
+            self.out.flush()
+
+    def _arm_timeout(self):
+        if not self.test_timeout or not hasattr(signal, "SIGALRM"):
+            return None
+        previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, self.test_timeout)
+        return previous
+
+    def _disarm_timeout(self, previous) -> None:
+        if previous is None:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    def _on_alarm(self, signum, frame):
+        self.session.on_timeout(frame)
+        # Stop the clock: teardown must not be interrupted a second time.
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise TestTimeout(f"test ran longer than {self.test_timeout:g}s (per-test timeout)")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is not None and report.failed:
+            self._note_failure(report, call.excinfo)
+
+    def _note_failure(self, report, excinfo) -> None:
+        if self._outcome.get("outcome") not in ("passed", None):
+            return  # keep the first failure (call before teardown)
+        timed_out = excinfo.errisinstance(TestTimeout)
+        if timed_out:
+            self._outcome["outcome"] = "timeout"
+        else:
+            self._outcome["outcome"] = "failed" if report.when == "call" else "error"
+        try:
+            message = excinfo.exconly().strip().splitlines()
+        except Exception:
+            message = [excinfo.typename]
+        self._outcome["message"] = " ".join(m.strip() for m in message[:3])[:500]
+        self._outcome["longrepr"] = str(report.longrepr)[-MAX_LONGREPR:]
+        self._outcome["frames"] = self._project_frames(excinfo.tb)
+
+    def _project_frames(self, tb) -> list[list]:
+        frames = []
+        for fs in traceback.extract_tb(tb):
+            path = Path(fs.filename)
+            try:
+                rel = path.resolve().relative_to(self.root)
+            except (ValueError, OSError):
+                continue
+            if "site-packages" in rel.parts:
+                continue
+            frames.append([rel.as_posix(), fs.lineno, fs.name])
+        return frames
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.skipped and report.when in ("setup", "call") and self._outcome.get("outcome") == "passed":
+            self._outcome["outcome"] = "skipped"
+        if report.when == "call" and hasattr(report, "wasxfail"):
+            self._outcome["outcome"] = "xfailed" if report.skipped else "xpassed"
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            text = str(report.longrepr)
+            self.collection_errors.append(f"{report.nodeid or '.'}: {_last_error_line(text)}")
+
+
+def _last_error_line(text: str) -> str:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("E "):
+            return line[1:].strip()
+    return text.strip().splitlines()[-1] if text.strip() else "collection error"
+
+
+def project_relative(path: str, root: Path) -> str | None:
+    try:
+        return Path(os.path.abspath(path)).relative_to(root).as_posix()
+    except ValueError:
+        return None

@@ -1,0 +1,67 @@
+"""The `sys.settrace` back end (Python 3.10 and 3.11).
+
+The global trace function only looks at "call" events and answers None for code that is
+not a target, so line events are switched on only inside recorded functions. Light calls
+(beyond the per-function bound) turn their line events off with `f_trace_lines = False`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from tracer.recorder import Call, Recorder
+
+
+class SettraceBackend:
+    counts_elided = True  # every visit is seen, so elided ranges have exact ends
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.rec = recorder
+        self._previous = None
+
+    def start(self) -> None:
+        self._previous = sys.gettrace()
+        sys.settrace(self._on_call)
+        threading.settrace(self._on_call)
+
+    def stop(self) -> None:
+        sys.settrace(self._previous)
+        threading.settrace(self._previous)  # type: ignore[arg-type]
+
+    def _on_call(self, frame, event, arg):
+        if event != "call":
+            return None
+        target = self.rec.target_of(frame.f_code)
+        if target is None:
+            return None
+        call = self.rec.call_started(target, frame)
+        if call is None:
+            return None
+        if not call.full:
+            frame.f_trace_lines = False
+        return _LocalTracer(self.rec, call).trace
+
+
+class _LocalTracer:
+    __slots__ = ("rec", "call")
+
+    def __init__(self, rec: Recorder, call: Call) -> None:
+        self.rec = rec
+        self.call = call
+
+    def trace(self, frame, event, arg):
+        if event == "line":
+            self.call.line(frame.f_lineno, frame)
+        elif event == "exception":
+            # Remember it: a "return" event right after means the exception escaped.
+            self.call.pending_exc = (arg[1], frame.f_lineno)
+        elif event == "return":
+            # On 3.10/3.11 an escaping exception returns None; a caught one clears
+            # pending_exc at the next line event (full calls) or returns a value.
+            pending = self.call.pending_exc
+            if pending is not None and arg is None:
+                self.rec.call_ended(frame, exc=pending[0], line=pending[1])
+            else:
+                self.rec.call_ended(frame, value=arg)
+        return self.trace

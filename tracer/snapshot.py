@@ -1,0 +1,81 @@
+"""Bounded value summaries: what a variable held, as a short string, whatever its size.
+
+Every value recorded by the tracer passes through `summarize`, so no snapshot keeps a
+reference to user objects (they would be mutated later, and would keep memory alive) and
+none is larger than MAX_CHARS.
+"""
+
+from __future__ import annotations
+
+import reprlib
+import types
+
+MAX_CHARS = 120  # a summary longer than this is cut with "..."
+ATTR_DEPTH = 1  # object attributes are shown this many levels deep
+MAX_ATTRS = 6
+
+
+class _Repr(reprlib.Repr):
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 2  # containers are shallow: a list of lists shows one inner level
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdeque = 8
+        self.maxdict = 6
+        self.maxstring = 60
+        self.maxlong = 40
+        self.maxother = 80
+
+    def repr_instance(self, obj: object, level: int) -> str:
+        # Objects with the default repr say nothing useful ("<C object at 0x...>"): show
+        # their attributes instead, to a small depth.
+        cls = type(obj)
+        if cls.__repr__ is object.__repr__ and hasattr(obj, "__dict__") and level > 0:
+            return _attrs_repr(self, obj, level)
+        try:
+            text = repr(obj)
+        except Exception as exc:  # a user __repr__ that raises must not stop the trace
+            return f"<{cls.__name__}: repr failed: {type(exc).__name__}>"
+        return _cut(text, self.maxother)
+
+
+def _attrs_repr(r: _Repr, obj: object, level: int) -> str:
+    try:
+        items = list(vars(obj).items())
+    except Exception:
+        return f"<{type(obj).__name__}>"
+    shown = ", ".join(f"{k}={r.repr1(v, level - 1)}" for k, v in items[:MAX_ATTRS])
+    more = ", ..." if len(items) > MAX_ATTRS else ""
+    return f"{type(obj).__name__}({shown}{more})"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_REPR = _Repr()
+_OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, types.MethodType)
+
+
+def summarize(value: object) -> str:
+    """A bounded, side-effect-light string for `value`."""
+    if isinstance(value, _OPAQUE):
+        name = getattr(value, "__qualname__", None) or getattr(value, "__name__", "?")
+        return f"<{type(value).__name__} {name}>"
+    try:
+        return _cut(_REPR.repr(value), MAX_CHARS)
+    except Exception as exc:
+        return f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
+
+
+def summarize_locals(f_locals: dict) -> dict[str, str]:
+    """Summaries of a frame's variables, skipping modules, functions and classes (noise)."""
+    out = {}
+    for name, value in f_locals.items():
+        if isinstance(value, (types.ModuleType, types.FunctionType, type)) or name.startswith("__"):
+            continue
+        out[name] = summarize(value)
+    return out
+
+
+def summarize_exception(exc: BaseException) -> str:
+    return _cut(f"{type(exc).__name__}: {exc}", MAX_CHARS * 2)
