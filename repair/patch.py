@@ -115,7 +115,8 @@ def edited_text(root: Path, edit: Edit) -> str:
     """The new text of `edit.path` under `root` after `edit`, without writing anything."""
     target = resolve_inside(root, edit.path)
     if isinstance(edit, FileEdit):
-        _check_compiles(edit.new_text, edit.path, what="new text")
+        if edit.path.endswith((".py", ".pyi", ".pyw")):  # whole-file answers may also fix data or config
+            _check_compiles(edit.new_text, edit.path, what="new text")
         return edit.new_text
     if not target.is_file():
         raise PatchError(f"cannot edit {edit.qualname}: {edit.path} does not exist in the project")
@@ -260,9 +261,7 @@ def _line(code: str, number: int) -> str:
 
 
 def _check_compiles(code: str, path: str, *, what: str) -> None:
-    """libcst accepts some code CPython rejects (newer syntax, `return` outside a function)."""
-    if not path.endswith((".py", ">")):
-        return
+    """libcst accepts some code CPython rejects (newer syntax, `nonlocal` at module level)."""
     try:
         compile(code, path, "exec", dont_inherit=True)
     except SyntaxError as exc:

@@ -202,3 +202,19 @@ def test_apply_writes_through_a_symlink_inside_the_project(tmp_path):
     apply_patch(tmp_path, {"link.py": "x = 2\n"}, hashes)
     assert (tmp_path / "link.py").is_symlink()
     assert (tmp_path / "real.py").read_text() == "x = 2\n"
+
+
+def test_edit_in_scratch_then_diff_and_apply_to_the_project(tmp_path):
+    from repair.patch import FunctionEdit, apply_edits
+    from repair.scratch import scratch_copy
+
+    source = "# calc\n\ndef add(a, b):\n    return a - b  # bug\n\n\ndef sub(a, b):\n    return a - b\n"
+    repo = _repo(tmp_path, {"pkg/calc.py": source})
+    hashes = snapshot_hashes(repo, ["pkg/calc.py"])
+    with scratch_copy(repo) as copy:
+        edited = apply_edits(copy, [FunctionEdit("pkg/calc.py", "add", "def add(a, b):\n    return a + b\n")])
+    assert (repo / "pkg" / "calc.py").read_text() == source  # the scratch edit never reached the project
+    patch = unified_diff(repo, edited)
+    assert patch.count("\n-    ") == 1 and "-    return a - b  # bug\n+    return a + b\n" in patch
+    assert apply_patch(repo, edited, hashes) == ["pkg/calc.py"]
+    assert (repo / "pkg" / "calc.py").read_text() == source.replace("    return a - b  # bug\n", "    return a + b\n")
