@@ -231,7 +231,8 @@ def replace_function(
     candidate = _Candidate.parse(new_function_code, module, steps, qualname)
     indent = _indent_of(target, positions, source)
     unit = _indent_unit(target, module)
-    new_def = _with_indent_unit(_adapt(candidate.function, target, candidate.indent_of(candidate.function), indent), unit)
+    new_def = _adapt(candidate.function, target, candidate.indent_of(candidate.function), indent)
+    new_def = _with_indent_unit(new_def, unit)
     class_helpers = [
         _with_blank_lines_of(_with_indent_unit(_reindent_docstrings(node, candidate.indent_of(node), indent), unit),
                              target)
@@ -497,7 +498,8 @@ class _Candidate:
                     continue
                 if isinstance(small.names, cst.ImportStar):
                     if (_module_name(small), "*", None) not in have:
-                        lines.append(cst.SimpleStatementLine(body=[small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)]))
+                        star = small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+                        lines.append(cst.SimpleStatementLine(body=[star]))
                     continue
                 missing = [a for a in small.names if _alias_key(small, a) not in have]
                 if not missing:
