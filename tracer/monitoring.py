@@ -2,7 +2,7 @@
 
 PY_START is a global event, answered with DISABLE for every code object that is not a
 target, so a non-target function costs one callback in the whole run. Target code
-objects get LINE, PY_RETURN and PY_UNWIND as local events. A line is DISABLEd once its
+objects get LINE and PY_RETURN as local events (PY_UNWIND can only be global). A line is DISABLEd once its
 block holds `max_visits` recorded visits (or when it runs in a light call), which is what
 keeps a hot loop near full speed; `restart_events()` turns the lines back on when a new
 fully recorded call starts or control returns into one. The price: visits after the
@@ -43,7 +43,8 @@ class MonitoringBackend:
         mon.register_callback(TOOL_ID, ev.LINE, self._on_line)
         mon.register_callback(TOOL_ID, ev.PY_RETURN, self._on_return)
         mon.register_callback(TOOL_ID, ev.PY_UNWIND, self._on_unwind)
-        mon.set_events(TOOL_ID, ev.PY_START)
+        # PY_UNWIND can only be a global event; it fires only while an exception propagates.
+        mon.set_events(TOOL_ID, ev.PY_START | ev.PY_UNWIND)
 
     def stop(self) -> None:
         mon = self.mon
@@ -63,7 +64,7 @@ class MonitoringBackend:
         if id(code) not in self._instrumented:
             self._instrumented.add(id(code))
             ev = self.mon.events
-            self.mon.set_local_events(TOOL_ID, code, ev.LINE | ev.PY_RETURN | ev.PY_UNWIND)
+            self.mon.set_local_events(TOOL_ID, code, ev.LINE | ev.PY_RETURN)
         elif call.full:
             self._restart()
         return None

@@ -76,6 +76,7 @@ class OutcomePlugin:
         signal.signal(signal.SIGALRM, previous)
 
     def _on_alarm(self, signum, frame):
+        __tracebackhide__ = True  # the failure should point at the user's loop, not here
         self.session.on_timeout(frame)
         # Stop the clock: teardown must not be interrupted a second time.
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -101,8 +102,14 @@ class OutcomePlugin:
         except Exception:
             message = [excinfo.typename]
         self._outcome["message"] = " ".join(m.strip() for m in message[:3])[:500]
-        self._outcome["longrepr"] = str(report.longrepr)[-MAX_LONGREPR:]
         self._outcome["frames"] = self._project_frames(excinfo.tb)
+        if timed_out:
+            # pytest's report would end inside tracefix's signal handler or tracer: say
+            # where the user's code was instead.
+            lines = [f"{path}:{line} in {name}" for path, line, name in self._outcome["frames"]]
+            self._outcome["longrepr"] = "\n".join([*lines, self._outcome["message"]])
+        else:
+            self._outcome["longrepr"] = str(report.longrepr)[-MAX_LONGREPR:]
 
     def _project_frames(self, tb) -> list[list]:
         frames = []

@@ -1,0 +1,175 @@
+"""The recorder, in-process, on both back ends where the interpreter has them."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from tracer.cfg import functions_in
+from tracer.recorder import Recorder, start_recording
+
+BACKENDS = ["settrace"] + (["monitoring"] if hasattr(sys, "monitoring") else [])
+
+SOURCE = textwrap.dedent(
+    '''
+    def total(xs):
+        acc = 0
+        for x in xs:
+            acc += x
+        return acc
+
+
+    def ratio(a, b):
+        if b == 0:
+            raise ZeroDivisionError("b is zero")
+        return a / b
+
+
+    def outer(n):
+        s = 0
+        for i in range(n):
+            s += inner(i)
+        return s
+
+
+    def inner(i):
+        return i * 2
+
+
+    def spin(n):
+        k = 0
+        while k < n:
+            k += 1
+        return k
+
+
+    def untraced_helper():
+        return 1
+    '''
+)
+
+
+@pytest.fixture
+def module(tmp_path):
+    path = tmp_path / "mod_under_test.py"
+    path.write_text(SOURCE)
+    spec = importlib.util.spec_from_file_location(f"mod_{id(path)}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    functions = [f for f in functions_in(SOURCE, "mod_under_test.py") if f.name != "untraced_helper"]
+    return tmp_path, mod, functions
+
+
+def record(root, functions, fn, *args, backend, **bounds):
+    recorder = Recorder(functions, root, **bounds)
+    recording = start_recording(recorder, backend)
+    try:
+        try:
+            fn(*args)
+        except Exception:
+            pass
+    finally:
+        recording.stop()
+    calls, dropped = recorder.records(recording.open_ended)
+    return calls, dropped
+
+
+def _block_of(info, line_text):
+    lineno = SOURCE.splitlines().index(line_text) + 1
+    return info.block_at(lineno).index
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_records_each_block_visit_with_changed_variables(module, backend):
+    root, mod, functions = module
+    calls, _ = record(root, functions, mod.total, [3, 4], backend=backend)
+    (call,) = calls
+    assert call.function == "mod_under_test.py::total"
+    assert call.args == {"xs": "[3, 4]"}
+    assert call.returned == "7"
+    info = next(f for f in functions if f.name == "total")
+    body = _block_of(info, "        acc += x")
+    body_visits = [v for v in call.visits if v.block == body]
+    assert [v.index for v in body_visits] == [1, 2]
+    assert body_visits[0].after == {"acc": "3"}
+    assert body_visits[1].after == {"acc": "7"}
+    # the first visit of the call carries every local; later ones only what changed
+    assert call.visits[0].before == {"xs": "[3, 4]"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exception_is_recorded_with_its_line_and_state(module, backend):
+    root, mod, functions = module
+    calls, _ = record(root, functions, mod.ratio, 1, 0, backend=backend)
+    (call,) = calls
+    assert call.raised == "ZeroDivisionError: b is zero"
+    assert call.raised_line == SOURCE.splitlines().index('        raise ZeroDivisionError("b is zero")') + 1
+    assert call.exit_locals == {"a": "1", "b": "0"}
+    assert call.returned is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_call_tree_links_callee_to_caller(module, backend):
+    root, mod, functions = module
+    calls, _ = record(root, functions, mod.outer, 3, backend=backend)
+    outer = [c for c in calls if c.function.endswith("::outer")]
+    inner = [c for c in calls if c.function.endswith("::inner")]
+    assert len(outer) == 1 and len(inner) == 3
+    assert all(c.parent == outer[0].id and c.depth == 1 for c in inner)
+    assert [c.args["i"] for c in inner] == ["0", "1", "2"]
+    assert [c.returned for c in inner] == ["0", "2", "4"]
+    assert outer[0].returned == "6"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loop_visits_are_bounded_and_elided(module, backend):
+    root, mod, functions = module
+    calls, _ = record(root, functions, mod.spin, 1000, backend=backend, max_visits=3)
+    (call,) = calls
+    per_block: dict[int, int] = {}
+    for v in call.visits:
+        per_block[v.block] = per_block.get(v.block, 0) + 1
+    assert max(per_block.values()) <= 3
+    assert call.elided, "visits past the bound must be reported as elided"
+    if backend == "settrace":
+        assert {e.last for e in call.elided} >= {1000}
+    # the state at the end is never lost
+    assert call.exit_locals["k"] == "1000"
+    assert call.returned == "1000"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_calls_past_the_bound_are_kept_light(module, backend):
+    root, mod, functions = module
+    calls, dropped = record(root, functions, mod.outer, 50, backend=backend, max_calls=5)
+    inner = [c for c in calls if c.function.endswith("::inner")]
+    full = [c for c in inner if c.visits]
+    assert len(full) == 5
+    # the last light calls are kept with their arguments and results
+    assert inner[-1].args == {"i": "49"} and inner[-1].returned == "98"
+    assert len(inner) == 10
+    assert dropped == 40
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_untraced_functions_are_not_recorded(module, backend):
+    root, mod, functions = module
+    calls, _ = record(root, functions, mod.untraced_helper, backend=backend)
+    assert calls == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_stays_bounded_for_a_long_loop(module, backend):
+    root, mod, functions = module
+    tracemalloc.start()
+    try:
+        record(root, functions, mod.spin, 200_000, backend=backend)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000

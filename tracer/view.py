@@ -1,0 +1,125 @@
+"""The trace as a person reads it: each block's source with its states beside it.
+
+Calls are shown as a tree (caller above callee); inside each call, every recorded block
+visit prints the block's source on the left and what changed on the right; elided visits
+collapse to one line; the failing assertion closes the test. Verdicts, when a model gave
+some, are shown beside their block (`verdicts` maps (function key, block index) to
+(correct, explanation)) without this module knowing where they came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from tracer.records import CallRecord, FunctionInfo, TestTrace
+
+MAX_CALLS_SHOWN = 6  # per function per test: the first ones, and every one that raised
+
+
+def render_trace(console: Console, root: Path, trace: TestTrace, verdicts: dict | None = None) -> None:
+    verdicts = verdicts or {}
+    functions = {f.key: f for f in trace.functions}
+    sources = _SourceCache(Path(root))
+    style = "green" if trace.outcome == "passed" else "red"
+    console.print(Text.assemble(("● ", style), (trace.nodeid, "bold"), (f"  {trace.outcome}", style)))
+    shown = _calls_to_show(trace.calls)
+    for call in trace.calls:
+        if call.id not in shown:
+            continue
+        info = functions.get(call.function)
+        if info is None:
+            continue
+        console.print(_call_panel(call, info, sources, verdicts))
+    hidden = len(trace.calls) - len(shown) + trace.dropped_calls
+    if hidden:
+        console.print(Text(f"  ... {hidden} more calls recorded but not shown (use --format json)", "dim"))
+    if trace.outcome != "passed":
+        console.print(Panel(Text(_failure_text(trace)), title="failure", border_style="red", expand=False))
+
+
+def _calls_to_show(calls: tuple[CallRecord, ...]) -> set[int]:
+    per_function: dict[str, int] = {}
+    shown = set()
+    for call in calls:
+        n = per_function.get(call.function, 0)
+        if n < MAX_CALLS_SHOWN or call.raised or not call.finished:
+            shown.add(call.id)
+        per_function[call.function] = n + 1
+    return shown
+
+
+def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict) -> Panel:
+    args = ", ".join(f"{k}={v}" for k, v in call.args.items())
+    if not call.finished:
+        result = Text(" stopped here (timeout)", "bold red")
+    elif call.raised:
+        result = Text(f" raised {call.raised}", "red")
+    else:
+        result = Text(f" -> {call.returned}", "cyan")
+    title = Text.assemble(("  " * call.depth), (f"{info.qualname}({args})", "bold"), result)
+    table = Table(show_header=False, box=None, pad_edge=False, expand=False)
+    table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=56)
+    table.add_column("state", overflow="fold", min_width=30, max_width=80)
+    blocks = {b.index: b for b in info.blocks}
+    for visit in call.visits:
+        block = blocks.get(visit.block)
+        if block is None:
+            continue
+        label = Text(f"[{visit.block}] #{visit.index}  ", "dim")
+        text = sources.block_text(info.path, block.start, block.end)
+        src = Text(text.replace("\n", "\n" + " " * len(label)), "white")
+        state = Text()
+        if visit.before:
+            state.append(_fmt(visit.before), "dim")
+        if visit.after:
+            if state:
+                state.append("\n")
+            state.append("→ " + _fmt(visit.after), "yellow")
+        verdict = verdicts.get((info.key, visit.block))
+        if verdict is not None:
+            ok, why = verdict
+            state.append(f"\n{'✓' if ok else '✗'} {why}", "green" if ok else "bold red")
+        table.add_row(Text.assemble(label, src), state)
+    for e in call.elided:
+        end = e.last if e.last is not None else "…"
+        table.add_row(Text(f"[{e.block}] visits {e.first}-{end} elided", "dim italic"), Text(""))
+    if call.exit_locals and (call.raised or not call.finished):
+        table.add_row(Text("state at exit", "bold"), Text(_fmt(call.exit_locals), "magenta"))
+    where = f"{info.path}:{info.def_line}"
+    return Panel(Group(table), title=title, title_align="left", subtitle=where, subtitle_align="right",
+                 border_style="red" if call.raised or not call.finished else "blue", expand=False)
+
+
+def _fmt(state: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in state.items())
+
+
+def _failure_text(trace: TestTrace) -> str:
+    lines = [l for l in trace.longrepr.splitlines() if l.strip()]
+    tail = lines[-12:] if lines else []
+    return "\n".join(tail) if tail else trace.message
+
+
+class _SourceCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lines: dict[str, list[str]] = {}
+
+    def block_text(self, path: str, start: int, end: int) -> str:
+        lines = self._lines.get(path)
+        if lines is None:
+            try:
+                lines = (self.root / path).read_text(encoding="utf-8").splitlines()
+            except OSError:
+                lines = []
+            self._lines[path] = lines
+        chunk = lines[start - 1:end]
+        if not chunk:
+            return f"{path}:{start}"
+        indent = min((len(l) - len(l.lstrip()) for l in chunk if l.strip()), default=0)
+        return "\n".join(l[indent:] for l in chunk)
