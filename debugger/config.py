@@ -65,7 +65,9 @@ class Loaded(NamedTuple):
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
-def load_config(project: Path, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Loaded:
+def load_config(
+    project: Path, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Loaded:
     """The resolved config for `project`, the source of each value, and warnings to show the user.
 
     `flags` holds explicit overrides; None values mean "not given". Relative paths in
