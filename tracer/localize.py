@@ -221,10 +221,14 @@ def frame_distances(outcomes, starts: dict[str, dict[int, int]] | None = None) -
     return out
 
 
-def _order(items, key_of_distance):
-    """Sort (score, distance, path, line, payload) tuples and number them from 1."""
-    items.sort(key=lambda it: (-round(it[0], 12), key_of_distance(it[1]), it[2], it[3]))
-    return items
+def _order(items):
+    """Sort (score, frame distance, ef, path, line, suspect) tuples, most suspicious first.
+
+    Equal scores: code on a failure's stack first (innermost first), then code more failing
+    tests run (Tarantula ignores how many), then by place for a stable order.
+    """
+    items.sort(key=lambda it: (-round(it[0], 12), _far(it[1]), -it[2], it[3], it[4]))
+    return tuple(replace(it[5], rank=i) for i, it in enumerate(items, 1))
 
 
 def _far(distance: int | None) -> float:
@@ -250,9 +254,8 @@ def rank_lines(spectra, formula: str = "ochiai", frames: dict | None = None, cod
         block = code.block_at(s.path, s.line) if code else None
         suspect = Suspect("line", s.path, s.line, start_end[1] if start_end else s.line,
                           info.key if info else "", info.qualname if info else "", block, score, s.ef, s.ep, 0)
-        items.append((score, frames.get((s.path, s.line)), s.path, s.line, suspect))
-    _order(items, _far)
-    return tuple(replace(it[4], rank=i) for i, it in enumerate(items, 1))
+        items.append((score, frames.get((s.path, s.line)), s.ef, s.path, s.line, suspect))
+    return _order(items)
 
 
 def rank_blocks(lines: tuple[Suspect, ...], code: _Code, frames: dict | None = None) -> tuple[Suspect, ...]:
@@ -274,9 +277,8 @@ def rank_blocks(lines: tuple[Suspect, ...], code: _Code, frames: dict | None = N
         block = next(b for b in info.blocks if b.index == index)
         suspect = Suspect("block", info.path, block.start, block.end, key, info.qualname, index,
                           line.score, line.failing_covering, line.passing_covering, 0)
-        items.append((line.score, near.get((key, index)), info.path, block.start, suspect))
-    _order(items, _far)
-    return tuple(replace(it[4], rank=i) for i, it in enumerate(items, 1))
+        items.append((line.score, near.get((key, index)), line.failing_covering, info.path, block.start, suspect))
+    return _order(items)
 
 
 def rank_functions(blocks: tuple[Suspect, ...], code: _Code, frames: dict | None = None) -> tuple[Suspect, ...]:
@@ -296,9 +298,8 @@ def rank_functions(blocks: tuple[Suspect, ...], code: _Code, frames: dict | None
         info = infos[key]
         suspect = Suspect("function", info.path, info.def_line, info.end_line, key, info.qualname, None,
                           block.score, block.failing_covering, block.passing_covering, 0)
-        items.append((block.score, near.get(key), info.path, info.def_line, suspect))
-    _order(items, _far)
-    return tuple(replace(it[4], rank=i) for i, it in enumerate(items, 1))
+        items.append((block.score, near.get(key), block.failing_covering, info.path, info.def_line, suspect))
+    return _order(items)
 
 
 # --- the whole step ---------------------------------------------------------------------

@@ -1,0 +1,227 @@
+import json
+import math
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tracer.errors import TracefixError
+from tracer.localize import (
+    Spectrum, dstar, localization_of, locate, ochiai, rank_lines, spectrum_from, statement_starts, tarantula,
+)
+from tracer import runner
+from tracer.runner import RunResult, run_tests
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# The known bug of each fixture: (fixture, function key, buggy line).
+BUGS = [
+    ("average", "stats/summary.py::mean", 9),
+    ("cart", "shop/pricing.py::apply_discount", 8),
+    ("bank", "bank/account.py::Account.withdraw", 21),
+    ("flatten", "nested/tree.py::depth", 20),
+    ("search", "finder/bisect_search.py::find", 12),
+]
+
+
+@pytest.fixture(scope="module")
+def located(tmp_path_factory):
+    """One localization per fixture, shared by the tests of this module (each run costs ~1 s)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            root = tmp_path_factory.mktemp(name) / name
+            shutil.copytree(FIXTURES / name, root)
+            cache[name] = (root, locate(root, test_timeout=1))
+        return cache[name]
+
+    return get
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+# --- formulas on a hand-computed spectrum: ef=2, ep=1, nf=1, np=3 -----------------------
+
+def test_ochiai_is_ef_over_root_of_failing_times_covering():
+    assert ochiai(2, 1, 1, 3) == pytest.approx(2 / math.sqrt(3 * 3))
+
+
+def test_tarantula_is_failing_ratio_over_both_ratios():
+    assert tarantula(2, 1, 1, 3) == pytest.approx((2 / 3) / (2 / 3 + 1 / 4))
+
+
+def test_dstar_is_ef_to_the_star_over_ep_plus_nf():
+    assert dstar(2, 1, 1, 3) == pytest.approx(4 / 2)
+    assert dstar(2, 1, 1, 3, star=3) == pytest.approx(8 / 2)
+
+
+def test_formulas_score_zero_denominators_without_dividing():
+    for formula in (ochiai, tarantula, dstar):
+        assert formula(0, 0, 0, 0) == 0.0
+    assert tarantula(1, 0, 0, 0) == 1.0  # no passing test at all
+
+
+def test_dstar_line_run_by_every_failing_test_only_beats_every_other_line_and_stays_finite():
+    perfect = dstar(3, 0, 0, 5)
+    assert math.isfinite(perfect)
+    assert all(perfect > dstar(ef, ep, 3 - ef, 5 - ep) for ef in range(4) for ep in range(6) if ep + 3 - ef)
+
+
+# --- spectra and ranking without running anything ----------------------------------------
+
+def _run(*tests) -> RunResult:
+    """A RunResult from (nodeid, outcome, {path: lines}) triples."""
+    outcomes = tuple(runner.TestOutcome(nodeid, outcome) for nodeid, outcome, _ in tests)
+    return RunResult(1, outcomes, per_test={nodeid: {"lines": lines} for nodeid, _, lines in tests})
+
+
+def test_spectrum_counts_timeouts_as_failing_and_ignores_skips():
+    run = _run(("t::fails", "failed", {"m.py": [1, 2]}), ("t::hangs", "timeout", {"m.py": [1, 3]}),
+               ("t::passes", "passed", {"m.py": [1]}), ("t::skipped", "skipped", {"m.py": [2, 3]}))
+    spectra = {s.line: s for s in spectrum_from(run)}
+    assert spectra[1] == Spectrum("m.py", 1, ef=2, ep=1, nf=0, np=0)
+    assert spectra[2] == Spectrum("m.py", 2, ef=1, ep=0, nf=1, np=1)
+    assert spectra[3] == Spectrum("m.py", 3, ef=1, ep=0, nf=1, np=1)
+
+
+def test_spectrum_merges_the_lines_of_one_statement():
+    run = _run(("t::a", "failed", {"m.py": [4]}), ("t::b", "failed", {"m.py": [4, 5]}))
+    (spectrum,) = spectrum_from(run, {"m.py": {4: 4, 5: 4}})
+    assert (spectrum.line, spectrum.ef) == (4, 2)
+
+
+def test_statement_over_several_lines_maps_to_its_first_line():
+    source = "def f(a):\n    x = g(a,\n          a)\n    if (x and\n            a):\n        return x\n"
+    starts = statement_starts(source)
+    assert starts[3] == (2, 3)
+    assert starts[5] == (4, 5)
+    assert starts[6] == (6, 6)
+
+
+def test_ties_rank_the_innermost_failure_frame_first():
+    spectra = [Spectrum("m.py", line, 1, 0, 0, 1) for line in (3, 5, 7)]
+    ranked = rank_lines(spectra, frames={("m.py", 7): 0, ("m.py", 5): 1})
+    assert [s.line for s in ranked] == [7, 5, 3]
+    assert [s.rank for s in ranked] == [1, 2, 3]
+
+
+def test_lines_no_failing_test_runs_are_not_suspects():
+    spectra = [Spectrum("m.py", 1, 0, 2, 1, 0), Spectrum("m.py", 2, 1, 2, 0, 0)]
+    assert [s.line for s in rank_lines(spectra)] == [2]
+
+
+# --- real runs of the fixtures -----------------------------------------------------------
+
+@pytest.mark.parametrize("name,function,line", BUGS, ids=[b[0] for b in BUGS])
+def test_buggy_function_ranks_first(located, name, function, line):
+    _root, loc = located(name)
+    assert loc.functions[0].function == function
+    assert loc.functions[0].rank == 1
+    # The buggy line scores as high as any line (ties with its neighbours are expected).
+    assert any(s.line == line and s.score == loc.lines[0].score for s in loc.lines)
+    (bug_block,) = [b for b in loc.blocks if b.function == function and b.line <= line <= b.end_line]
+    assert bug_block.score == loc.blocks[0].score
+
+
+def test_hanging_test_is_a_timeout_warning_not_an_error(located):
+    _root, loc = located("search")
+    hung = [o for o in loc.outcomes if o.outcome == "timeout"]
+    assert [o.nodeid for o in hung] == ["tests/test_find.py::test_find_missing_large"]
+    assert any("timed out" in w and "test_find_missing_large" in w for w in loc.warnings)
+    assert (loc.failing, loc.passing) == (1, 3)
+    assert loc.lines[0].line == 12  # `lo = mid`: run by the hanging test and one passing test
+
+
+def test_localization_serializes_to_plain_json(located):
+    _root, loc = located("cart")
+    data = json.loads(json.dumps(loc.to_json()))
+    assert data["functions"][0]["function"] == "shop/pricing.py::apply_discount"
+    assert data["functions"][0]["kind"] == "function"
+    assert data["formula"] == "ochiai" and data["nothing_failing"] is False
+    assert len(loc.top(1).lines) == 1
+
+
+def test_coverage_run_writes_nothing_into_the_project(located):
+    root, _loc = located("average")
+    before = sorted(p.relative_to(FIXTURES / "average").as_posix() for p in (FIXTURES / "average").rglob("*"))
+    after = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    assert after == before
+
+
+def test_every_formula_ranks_the_buggy_function_first(tmp_path):
+    root = tmp_path / "cart"
+    shutil.copytree(FIXTURES / "cart", root)
+    run = run_tests(root, mode="coverage", test_timeout=5)
+    for formula in ("ochiai", "tarantula", "dstar"):
+        loc = localization_of(run, root, formula)
+        assert loc.formula == formula
+        assert loc.functions[0].function == "shop/pricing.py::apply_discount"
+
+
+def test_suite_with_no_failing_test_has_nothing_to_localize(tmp_path):
+    root = write_project(tmp_path / "ok", {
+        "calc/__init__.py": "",
+        "calc/ops.py": "def add(a, b):\n    return a + b\n",
+        "tests/test_ops.py": "from calc.ops import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+        "conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n",
+    })
+    loc = locate(root)
+    assert loc.nothing_failing
+    assert (loc.lines, loc.blocks, loc.functions) == ((), (), ())
+    assert (loc.failing, loc.passing) == (0, 1)
+
+
+def test_suite_where_every_test_fails_still_ranks_and_warns(tmp_path):
+    root = write_project(tmp_path / "allfail", {
+        "calc/__init__.py": "",
+        "calc/ops.py": "def half(x):\n    y = x * 2\n    return y\n\n\ndef unused():\n    return 0\n",
+        "tests/test_ops.py": textwrap.dedent("""\
+            from calc.ops import half
+
+            def test_half_of_four():
+                assert half(4) == 2
+
+            def test_half_of_two():
+                assert half(2) == 1
+        """),
+        "conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n",
+    })
+    loc = locate(root)
+    assert not loc.nothing_failing
+    assert (loc.failing, loc.passing) == (2, 0)
+    assert loc.functions[0].function == "calc/ops.py::half"
+    assert any("every test fails" in w for w in loc.warnings)
+
+
+def test_unknown_formula_is_a_user_error(tmp_path):
+    with pytest.raises(TracefixError, match="unknown formula"):
+        locate(FIXTURES / "average", formula="jaccardish")
+
+
+def test_missing_project_is_a_user_error(tmp_path):
+    with pytest.raises(TracefixError, match="no such file"):
+        locate(tmp_path / "nope")
+
+
+@pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring needs Python 3.12+")
+def test_monitoring_collector_finds_the_same_lines_as_coverage(located):
+    root, loc = located("search")
+    other = locate(root, test_timeout=1, collector="monitoring")
+    assert other.collector == "monitoring"
+    assert [(s.path, s.line, s.score) for s in other.lines] == [(s.path, s.line, s.score) for s in loc.lines]
+
+
+def test_tests_without_coverage_data_are_left_out_with_a_warning(located):
+    root, loc = located("flatten")
+    run = RunResult(1, loc.outcomes, per_test={})
+    again = localization_of(run, root)
+    assert again.lines == () and any("no coverage data" in w for w in again.warnings)
