@@ -1,0 +1,35 @@
+"""Shared test helpers: fixture projects copied to tmp_path, the CLI run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# Never let litellm reach for its price table over the network.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture
+def fixture_copy(tmp_path):
+    """Copy a bundled buggy project into tmp_path; tests never write into fixtures/."""
+
+    def copy(name: str) -> Path:
+        dest = tmp_path / name
+        shutil.copytree(FIXTURES / name, dest, ignore=shutil.ignore_patterns("__pycache__", ".tracefix"))
+        return dest
+
+    return copy
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
+    """Run `tracefix ARGS` in a fresh interpreter, as the console script does."""
+    full_env = dict(os.environ, NO_COLOR="1", COLUMNS="160", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "debugger.cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,138 @@
+"""`tracefix trace` end to end on the bundled fixtures, and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from conftest import run_cli
+
+
+def test_version_and_help():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("tracefix ")
+    for command in ("trace", "--help"):
+        help_ = run_cli(command, "--help") if command != "--help" else run_cli("--help")
+        assert help_.returncode == 0
+        assert "Usage" in help_.stdout
+
+
+def test_trace_shows_blocks_states_and_failure(fixture_copy):
+    root = fixture_copy("average")
+    result = run_cli("trace", str(root))
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "tests/test_summary.py::test_mean_of_three" in out
+    assert "total += v" in out  # a block's source
+    assert "total=6" in out  # the state after the loop
+    assert "return total / (len(values) + 1)" in out
+    assert "assert 1.5 == 2" in out  # the failing assertion closes the test
+    assert "test_spread" not in out  # passing tests are not traced
+
+
+def test_trace_json_follows_the_schema(fixture_copy):
+    root = fixture_copy("cart")
+    result = run_cli("trace", str(root), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert data["schema"] == "tracefix.trace/1"
+    assert data["summary"] == {"tests": 4, "failing": 2, "traced": 2}
+    test = next(t for t in data["tests"] if t["nodeid"].endswith("test_sale_price"))
+    calls = {c["function"]: c for c in test["calls"]}
+    helper = calls["shop/pricing.py::apply_discount"]
+    caller = calls["shop/cart.py::sale_price"]
+    assert helper["parent"] == caller["id"] and helper["depth"] == 1
+    assert helper["args"] == {"price": "1000", "percent": "25"}
+    assert helper["returned"] == "0"
+    assert any(v["after"].get("cut") == "2500" for v in helper["visits"])
+    functions = {f["key"]: f for f in test["functions"]}
+    assert functions["shop/pricing.py::apply_discount"]["blocks"]
+
+
+def test_named_test_id_is_traced_even_when_it_passes(fixture_copy):
+    root = fixture_copy("average")
+    result = run_cli("trace", str(root), "tests/test_summary.py::test_spread", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [t["nodeid"] for t in data["tests"]] == ["tests/test_summary.py::test_spread"]
+    assert data["tests"][0]["outcome"] == "passed"
+
+
+def test_infinite_loop_is_stopped_and_its_trace_kept(fixture_copy):
+    root = fixture_copy("search")
+    result = run_cli("trace", str(root), "--test-timeout", "1", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    (test,) = data["tests"]
+    assert test["outcome"] == "timeout"
+    (call,) = [c for c in test["calls"] if c["function"].endswith("::find")]
+    assert call["finished"] is False
+    assert call["exit_locals"]["lo"] == "3" and call["exit_locals"]["hi"] == "4"
+    assert call["elided"], "the loop's later visits are elided, not kept"
+    assert "stopped after 1s" in " ".join(data["warnings"])
+
+
+def test_recursion_bug_records_the_call_tree(fixture_copy):
+    root = fixture_copy("flatten")
+    result = run_cli("trace", str(root), "--format", "json")
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    nested = next(t for t in data["tests"] if t["nodeid"].endswith("test_depth_nested"))
+    depths = sorted({c["depth"] for c in nested["calls"] if c["function"].endswith("::depth")})
+    assert depths[:3] == [0, 1, 2]
+
+
+def test_nothing_to_trace_when_all_tests_pass(fixture_copy):
+    root = fixture_copy("average")
+    (root / "stats" / "summary.py").write_text(
+        (root / "stats" / "summary.py").read_text().replace("(len(values) + 1)", "len(values)"))
+    result = run_cli("trace", str(root))
+    assert result.returncode == 0
+    assert "nothing to trace" in result.stdout
+
+
+def test_missing_path_is_one_line_error(tmp_path):
+    result = run_cli("trace", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "no such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_folder_without_python_is_not_a_project(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    result = run_cli("trace", str(tmp_path))
+    assert result.returncode == 2 and "no Python files" in result.stderr
+
+
+def test_unknown_test_id_matches_nothing(fixture_copy):
+    root = fixture_copy("average")
+    result = run_cli("trace", str(root), "tests/test_summary.py::test_nope")
+    assert result.returncode == 2
+    assert "matches nothing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_syntax_error_is_located(fixture_copy):
+    root = fixture_copy("average")
+    (root / "stats" / "summary.py").write_text("def mean(values:\n    return 1\n")
+    result = run_cli("trace", str(root))
+    assert result.returncode == 2
+    assert "stats/summary.py:1:" in result.stderr and "syntax error" in result.stderr
+
+
+def test_interpreter_crash_is_reported(fixture_copy):
+    root = fixture_copy("average")
+    (root / "tests" / "test_crash.py").write_text(textwrap.dedent("""
+        import os
+        def test_crash():
+            os._exit(3)
+    """))
+    result = run_cli("trace", str(root), "tests/test_crash.py")
+    assert result.returncode == 2
+    assert "died while running tests/test_crash.py::test_crash" in result.stderr
+
+
+def test_unknown_format_is_usage_error(fixture_copy):
+    root = fixture_copy("average")
+    result = run_cli("trace", str(root), "--format", "xml")
+    assert result.returncode == 2 and "unknown format" in result.stderr
