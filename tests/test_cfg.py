@@ -515,6 +515,16 @@ def test_syntax_error_is_raised_unchanged():
     assert caught.value.filename == "bad.py" and caught.value.lineno == 1
 
 
+def test_deep_expression_does_not_exhaust_the_recursion_limit():
+    src = "def f(a):\n    x = " + " + ".join(["a"] * 1500) + "\n    return x\n"
+    try:
+        ast.parse(src)
+    except RecursionError:
+        pytest.skip("this Python's parser cannot nest that deep")
+    (info,) = functions_in(src, "deep.py")
+    assert [b.lines for b in info.blocks] == [(1, 2, 3)]
+
+
 def test_null_bytes_are_a_syntax_error_on_every_version():
     with pytest.raises(SyntaxError):
         functions_in("x = 1\0\n", "nul.py")

@@ -27,6 +27,9 @@ What a block holds (`Block.lines`: the lines whose LINE events belong to it):
 - a one-line compound statement (`if x: return 1`) shares its line between header and
   body; the line belongs to the header's block (the only LINE event it reports) and the
   body's block keeps its statements but no lines. `Block.lines` never overlap.
+- block 0 also holds the def line and co_firstlineno, outside its start..end: 3.10-3.13
+  report them for code that has no line of its own (the implicit return of a body that
+  is only a docstring, `global` or bare annotations; some folded constants).
 
 `Block.successors` are CFG edges, sorted: branches, loop back edges, return/break/
 continue routed through enclosing `finally` bodies and `with` exits, and one
@@ -59,9 +62,11 @@ def functions_in(source: str, path: str) -> list[FunctionInfo]:
     """
     try:
         tree = ast.parse(source, filename=path)
-    except ValueError as exc:  # null bytes: ValueError before 3.12, SyntaxError after
+    except (ValueError, RecursionError) as exc:
+        # null bytes: ValueError before 3.12 (SyntaxError after); nesting too deep for
+        # the parser: RecursionError. Python cannot import either, so one error type.
         raise SyntaxError(str(exc), (path, 1, 0, "")) from exc
-    return [_function_info(node, qualname, path) for node, qualname in _defs(tree, "")]
+    return [_function_info(node, qualname, path) for node, qualname in _defs(tree.body, "")]
 
 
 def blocks_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[Block, ...]:
@@ -82,17 +87,21 @@ def line_to_block(func_info: FunctionInfo) -> dict[int, int]:
     return {line: block.index for block in func_info.blocks for line in block.lines}
 
 
-def _defs(node: ast.AST, prefix: str):
-    """(def node, qualname) pairs below `node`, qualnames as Python's __qualname__."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, _FUNCTIONS):
-            qualname = prefix + child.name
-            yield child, qualname
-            yield from _defs(child, qualname + ".<locals>.")
-        elif isinstance(child, ast.ClassDef):
-            yield from _defs(child, prefix + child.name + ".")
+def _defs(stmts: list[ast.stmt], prefix: str):
+    """(def node, qualname) pairs in `stmts`, qualnames as Python's __qualname__.
+    Only statements are walked: a def is never inside an expression, and deep
+    expressions (long concatenations) would exhaust the recursion limit."""
+    for stmt in stmts:
+        if isinstance(stmt, _FUNCTIONS):
+            yield stmt, prefix + stmt.name
+            yield from _defs(stmt.body, prefix + stmt.name + ".<locals>.")
+        elif isinstance(stmt, ast.ClassDef):
+            yield from _defs(stmt.body, prefix + stmt.name + ".")
         else:
-            yield from _defs(child, prefix)
+            clauses = [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]
+            inner = [getattr(stmt, name, []) for name in ("body", "orelse", "finalbody")]
+            for body in inner + [clause.body for clause in clauses]:
+                yield from _defs(body, prefix)
 
 
 def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, path: str) -> FunctionInfo:
