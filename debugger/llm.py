@@ -115,16 +115,19 @@ class LLMClient:
         """The model and, if set, its server, as error messages name them."""
         return f"{self.model} at {self.config.api_base}" if self.config.api_base else self.model
 
-    def complete(self, messages: str | Messages, *, purpose: str, variant: int = 0) -> Reply:
+    def complete(self, messages: str | Messages, *, purpose: str, variant: int = 0,
+                 temperature: float | None = None) -> Reply:
         """The model's answer to `messages`.
 
         `purpose` labels the request in the log ("verdicts", "patch", ...). `variant` > 0 asks
         for another sample of the same request, cached separately (several patch candidates).
+        `temperature` overrides the configured one for this request (resampling a retry).
         """
+        temp = self.config.temperature if temperature is None else temperature
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         chat = [dict(m) for m in messages]
-        key = request_key(self.model, chat, self.config.temperature, self.config.max_tokens, variant)
+        key = request_key(self.model, chat, temp, self.config.max_tokens, variant)
         started = time.monotonic()
         entry = self.cache.get(key) if self.cache is not None else None
         if entry is not None:
@@ -143,7 +146,7 @@ class LLMClient:
 
         self._check_budget()
         try:
-            reply = self._request(chat)
+            reply = self._request(chat, temp)
         except TracefixError as exc:
             self._log(purpose, chat, error=str(exc), key=key)
             raise
@@ -153,7 +156,7 @@ class LLMClient:
                 {
                     "model": reply.model,
                     "messages": chat,
-                    "temperature": self.config.temperature,
+                    "temperature": temp,
                     "max_tokens": self.config.max_tokens,
                     "variant": variant,
                     "text": reply.text,
@@ -168,7 +171,7 @@ class LLMClient:
 
     # --- the request ----------------------------------------------------------------------------
 
-    def _request(self, chat: list[dict[str, Any]]) -> Reply:
+    def _request(self, chat: list[dict[str, Any]], temperature: float) -> Reply:
         litellm = _litellm()
         started = time.monotonic()  # after the import: its ~3 s is not the model's time
         import openai  # litellm's own dependency; its exceptions subclass openai's
@@ -180,7 +183,7 @@ class LLMClient:
             litellm.InternalServerError,
             litellm.ServiceUnavailableError,
         )
-        kwargs = self._request_kwargs(litellm)
+        kwargs = self._request_kwargs(litellm, temperature)
         attempts = self.config.retries + 1
         for attempt in range(attempts):
             try:
@@ -207,10 +210,10 @@ class LLMClient:
                 return self._reply_from(litellm, response, started)
         raise AssertionError("unreachable")
 
-    def _request_kwargs(self, litellm: Any) -> dict[str, Any]:
+    def _request_kwargs(self, litellm: Any, temperature: float) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "temperature": self.config.temperature,
+            "temperature": temperature,
             "max_tokens": self.config.max_tokens,
             # a float: litellm's mock timeout only sleeps for float timeouts
             "timeout": float(self.config.request_timeout),
@@ -277,7 +280,9 @@ class LLMClient:
             if isinstance(error, type) and issubclass(error, Exception):
                 # an exception instance as mock_response: litellm's mock path raises it
                 return {"mock_response": error(message=f"mock {mock}", llm_provider="openai", model=self.model)}
-        return {"mock_response": mock}
+        # litellm ignores a falsy mock_response (and would call the real model): an empty
+        # answer is served as a blank one, which is what an empty reply means to the parsers.
+        return {"mock_response": mock or " "}
 
     def _reply_from(self, litellm: Any, response: Any, started: float) -> Reply:
         text = response.choices[0].message.content or ""

@@ -1,0 +1,239 @@
+"""The repair loop: localize, trace, ask for verdicts and a fix, keep only validated patches.
+
+    tests -> per-test coverage (suspects) -> block trace of the failing tests
+          -> model verdicts per block -> candidate function -> scratch copy + tests
+          -> accepted: unified diff (and, with apply, the user's files)
+
+Each iteration targets one function: the most suspicious one that the failing tests
+actually ran; after two rejected attempts the next one down the ranking is tried, and
+after the last one the first again, until `max_iters` is spent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from debugger.answers import (MalformedAnswer, RejectedCandidate, Verdict, check_rewrite, extract_code,
+                              function_from, parse_verdicts)
+from debugger.config import Config
+from debugger.llm import LLMClient, Usage, count_tokens
+from debugger.prompts import FailureContext, failure_context, fix_messages, function_source, verdict_messages
+from repair.apply import apply_patch, snapshot_hashes
+from repair.diff import unified_diff
+from repair.patch import FunctionEdit, PatchError, edited_text
+from repair.validate import Outcome, TestSettings, validate
+from tracer.localize import Suspect, locate
+from tracer.project import source_files
+from tracer.records import FunctionInfo, TestTrace
+from tracer.tracing import trace_tests
+
+ATTEMPTS_PER_TARGET = 2
+RETRY_TEMPERATURE = 0.8
+TRACED_SUSPECTS = 8  # functions recorded in full: the top of the ranking
+
+
+@dataclass(frozen=True)
+class Candidate:
+    iteration: int
+    function: str  # FunctionInfo.key
+    code: str
+    outcome: Outcome | None  # None when rejected before any test ran
+    rejected: str = ""  # why it never reached the tests (bad answer, signature change, ...)
+
+
+@dataclass(frozen=True)
+class Judgment:
+    iteration: int
+    function: str
+    verdicts: tuple[Verdict, ...]
+    note: str = ""  # e.g. "malformed answer twice: continuing without verdicts"
+
+
+@dataclass(frozen=True)
+class FixReport:
+    status: str  # "fixed" | "no_fix" | "nothing_failing"
+    root: str
+    failing: tuple[str, ...]
+    suspects: tuple[Suspect, ...]
+    judgments: tuple[Judgment, ...]
+    candidates: tuple[Candidate, ...]
+    diff: str
+    edited: dict[str, str] = field(default_factory=dict)
+    applied: tuple[str, ...] = ()
+    usage: Usage | None = None
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+
+Progress = Callable[[str], None]
+
+
+def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
+                progress: Progress = lambda _msg: None) -> FixReport:
+    started = time.perf_counter()
+    root = Path(root).resolve()
+    sources = source_files(root, list(config.include), list(config.exclude))
+    hashes = snapshot_hashes(root, sources)
+    settings = TestSettings(config.test_timeout, config.run_timeout, tuple(config.pytest_args))
+
+    progress("running the tests with per-test coverage")
+    loc = locate(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                 pytest_args=config.pytest_args)
+    failing = [o.nodeid for o in loc.outcomes if o.bad]
+    if test_ids:
+        failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
+    if not failing:
+        return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
+                         seconds=_since(started), warnings=loc.warnings)
+
+    client = client or LLMClient(config)
+    editable = set(sources)
+    suspects = tuple(s for s in loc.functions if s.path in editable and s.function)
+    progress(f"tracing {len(failing)} failing tests")
+    run = trace_tests(root, failing, functions=[s.function for s in suspects[:TRACED_SUSPECTS]] or None,
+                      files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                      pytest_args=config.pytest_args)
+    traces = {t.nodeid: t for t in run.traces}
+    targets = _targets(suspects, run.traces)
+    if not targets:
+        return FixReport("no_fix", str(root), tuple(failing), suspects, (), (), "", usage=client.usage,
+                         seconds=_since(started), warnings=(*loc.warnings, "the failing tests run no function "
+                                                            "of the project's source files"))
+
+    count = _counter(config.model)
+    judgments: list[Judgment] = []
+    candidates: list[Candidate] = []
+    previous: dict[str, list[tuple[str, str]]] = {}
+    target_index, attempts = 0, 0
+    for iteration in range(1, config.max_iters + 1):
+        # Past the end of the ranking, start again from the top: iterations are the budget.
+        info, nodeid = targets[target_index % len(targets)]
+        trace = traces[nodeid]
+        outcome = next(o for o in run.outcomes if o.nodeid == nodeid)
+        failure = failure_context(root, nodeid, outcome.message, outcome.longrepr)
+        progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
+        judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
+        judgments.append(judgment)
+        # Verdicts inform the fix prompt but never skip a target: a small model often calls
+        # every block correct, and the ranking is the stronger signal.
+        wrong = [v for v in judgment.verdicts if not v.correct]
+        notes = [f"block {v.block}: {v.explanation}" for v in wrong]
+        progress(f"iteration {iteration}: asking for a fix of {info.qualname}")
+        for variant in range(config.candidates):
+            candidate = _candidate(client, root, info, trace, failure, count, config, notes,
+                                   previous.get(info.key, []), iteration, variant)
+            if candidate.outcome is None:
+                candidates.append(candidate)
+                previous.setdefault(info.key, []).append((candidate.code, candidate.rejected))
+                continue
+            progress(f"iteration {iteration}: validating the candidate for {info.qualname}")
+            edited = apply_edits_in_memory(root, info, candidate.code)
+            result = validate(root, edited, loc.outcomes, failing, settings)
+            candidate = Candidate(iteration, info.key, candidate.code, result)
+            candidates.append(candidate)
+            if result.accepted:
+                diff = unified_diff(root, edited)
+                applied: tuple[str, ...] = ()
+                if config.apply:
+                    applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
+                return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
+                                 diff, edited, applied, client.usage, _since(started), loc.warnings)
+            previous.setdefault(info.key, []).append(
+                (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
+        attempts += 1
+        if attempts >= ATTEMPTS_PER_TARGET:
+            target_index, attempts = target_index + 1, 0
+    return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
+                     usage=client.usage, seconds=_since(started), warnings=loc.warnings)
+
+
+def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
+    """(function, failing test that ran it) in suspiciousness order, each function once."""
+    ran: dict[str, tuple[FunctionInfo, str]] = {}
+    for trace in traces:
+        if trace.outcome == "passed":
+            continue
+        infos = {f.key: f for f in trace.functions}
+        for call in trace.calls:
+            if call.function in infos and call.function not in ran and call.visits:
+                ran[call.function] = (infos[call.function], trace.nodeid)
+    ordered = [ran[s.function] for s in suspects if s.function in ran]
+    ordered += [v for k, v in ran.items() if all(k != s.function for s in suspects)]
+    return ordered
+
+
+def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
+           count, budget: int, iteration: int) -> Judgment:
+    messages, block_ids = verdict_messages(root, info, trace, failure, count, budget)
+    if not block_ids:
+        return Judgment(iteration, info.key, (), "no block of this function was recorded")
+    for attempt in range(2):  # one re-ask on a malformed answer, then go on without verdicts
+        reply = client.complete(messages, purpose="verdicts", variant=attempt)
+        try:
+            return Judgment(iteration, info.key, tuple(parse_verdicts(reply.text, block_ids)))
+        except MalformedAnswer as exc:
+            note = str(exc)
+            messages = messages + [{"role": "assistant", "content": reply.text},
+                                   {"role": "user", "content": "That was not the JSON list asked for. Answer "
+                                    "only with the JSON list of verdicts."}]
+    return Judgment(iteration, info.key, (), f"malformed verdicts twice ({note}); continuing without them")
+
+
+def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
+               count, config: Config, notes: list[str], previous: list[tuple[str, str]], iteration: int,
+               variant: int) -> Candidate:
+    messages = fix_messages(root, info, trace, failure, count, config.token_budget, notes, previous)
+    # The first attempt at the configured temperature; later ones resample, or a
+    # deterministic model would repeat its rejected answer.
+    first = iteration == 1 and variant == 0
+    temperature = config.temperature if first else max(config.temperature, RETRY_TEMPERATURE)
+    reply = client.complete(messages, purpose="patch", variant=variant + 10 * (iteration - 1),
+                            temperature=temperature)
+    original = function_source(root, info)
+    try:
+        code = extract_code(reply.text)
+        node = function_from(code, info.qualname)
+        if node is None:
+            raise RejectedCandidate(f"the answer has no function named {info.name}")
+        check_rewrite(original, code, info.qualname)
+        if _same_code(original, ast_source(node)):
+            raise RejectedCandidate("the answer repeats the original code unchanged")
+        apply_edits_in_memory(root, info, code)  # patchable at all?
+    except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
+        return Candidate(iteration, info.key, reply.text.strip()[:2000], None, rejected=str(exc))
+    return Candidate(iteration, info.key, code, Outcome(False, (), (), (), "not yet run"))
+
+
+def apply_edits_in_memory(root: Path, info: FunctionInfo, code: str) -> dict[str, str]:
+    """New file texts for the edit, computed from the user's files without writing them."""
+    edit = FunctionEdit(info.path, info.qualname, code, info.first_line)
+    return {info.path: edited_text(root, edit)}
+
+
+def ast_source(node) -> str:
+    import ast
+
+    return ast.unparse(node)
+
+
+def _same_code(original: str, candidate: str) -> bool:
+    """Equal up to formatting and comments (both sides normalized through ast)."""
+    import ast
+
+    try:
+        return ast.dump(ast.parse(original)) == ast.dump(ast.parse(candidate))
+    except SyntaxError:
+        return False
+
+
+def _counter(model: str | None):
+    def count(text: str) -> int:
+        return count_tokens(model, text)
+    return count
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)

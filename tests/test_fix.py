@@ -1,0 +1,166 @@
+"""`tracefix fix` end to end with canned model answers (litellm's mock_response, offline)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+from conftest import run_cli
+
+MODEL = ["--model", "openai/mock-model", "--cache", "off"]
+
+GOOD_MEAN = '''Here is the fix:
+```python
+def mean(values):
+    """Arithmetic mean of a non-empty list of numbers."""
+    total = 0
+    for v in values:
+        total += v
+    return total / len(values)
+```'''
+
+VERDICTS_MEAN = json.dumps([
+    {"block": 0, "correct": True, "explanation": "starts the sum at zero"},
+    {"block": 3, "correct": False, "explanation": "divides by len(values) + 1 instead of len(values)"},
+])
+
+
+def mocks(*answers: str) -> dict:
+    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers))}
+
+
+def tree_digest(root) -> dict:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and ".tracefix" not in p.parts}
+
+
+def test_correct_fix_is_validated_and_printed_as_a_diff(fixture_copy):
+    root = fixture_copy("average")
+    before = tree_digest(root)
+    result = run_cli("fix", str(root), *MODEL, env=mocks(VERDICTS_MEAN, GOOD_MEAN))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("diff --git a/stats/summary.py b/stats/summary.py")
+    assert "-    return total / (len(values) + 1)" in result.stdout
+    assert "+    return total / len(values)" in result.stdout
+    assert "validated fix" in result.stderr and "divides by len(values) + 1" in result.stderr
+    # the user's tree is untouched without --apply
+    assert tree_digest(root) == before
+    # and the diff applies as is
+    check = subprocess.run(["git", "apply", "--check", "-"], input=result.stdout, cwd=root, text=True,
+                           capture_output=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_fix_that_breaks_a_passing_test_is_rejected(fixture_copy):
+    root = fixture_copy("bank")
+    breaking = '''```python
+def withdraw(self, amount):
+    if amount >= self.balance:
+        raise InsufficientFunds(f"{self.owner} has {self.balance}, needs {amount}")
+    self.balance -= amount
+    self.history.append(("withdraw", amount))
+    return self.balance
+```'''
+    verdicts = '[{"block": 0, "correct": false, "explanation": "allows an overdraft of one"}]'
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "1", env=mocks(verdicts, breaking),
+                     timeout=180)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert "breaks 1 that passed: tests/test_account.py::test_deposit_then_withdraw" in result.stderr
+
+
+def test_method_fix_is_accepted(fixture_copy):
+    root = fixture_copy("bank")
+    good = '''```python
+def withdraw(self, amount):
+    if amount > self.balance:
+        raise InsufficientFunds(f"{self.owner} has {self.balance}, needs {amount}")
+    self.balance -= amount
+    self.history.append(("withdraw", amount))
+    return self.balance
+```'''
+    result = run_cli("fix", str(root), *MODEL, env=mocks("[]", "[]", good), timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "-        if amount > self.balance + 1:" in result.stdout
+    assert "+        if amount > self.balance:" in result.stdout
+    assert "malformed verdicts twice" in result.stderr
+
+
+def test_garbage_answers_give_no_fix(fixture_copy):
+    root = fixture_copy("average")
+    answers = [
+        VERDICTS_MEAN, "",  # empty answer
+        VERDICTS_MEAN, "I think the bug is in the division.",  # prose, no code
+        VERDICTS_MEAN, "```python\ndef mean(values):\n    return total /\n```",  # syntax error
+        VERDICTS_MEAN, "```python\ndef average(values):\n    return 0\n```",  # renamed function
+        VERDICTS_MEAN, "```python\ndef mean(values, extra):\n    return 0\n```",  # changed signature
+    ]
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "5", env=mocks(*answers), timeout=180)
+    assert result.returncode == 1, result.stderr
+    err = result.stderr
+    assert "no validated fix after 5 candidates" in err
+    assert err.count("rejected") == 5
+    assert "syntax" in err.lower() or "line 2" in err
+
+
+def test_unchanged_code_is_rejected_without_running_tests(fixture_copy):
+    root = fixture_copy("average")
+    original = "```python\n" + (root / "stats" / "summary.py").read_text().split("\n\n\n")[1] + "\n```"
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "1", env=mocks(VERDICTS_MEAN, original))
+    assert result.returncode == 1
+    assert "repeats the original code unchanged" in result.stderr
+
+
+def test_model_timeout_is_one_line_error(fixture_copy):
+    root = fixture_copy("average")
+    env = {**mocks("litellm.Timeout"), "TRACEFIX_REQUEST_TIMEOUT": "0.01", "TRACEFIX_RETRIES": "0"}
+    result = run_cli("fix", str(root), *MODEL, env=env)
+    assert result.returncode == 2
+    assert "unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_model_configured_is_an_error(fixture_copy):
+    root = fixture_copy("average")
+    result = run_cli("fix", str(root), env={"TRACEFIX_MODEL": ""})
+    assert result.returncode == 2
+    assert "no model configured" in result.stderr
+
+
+def test_nothing_to_fix_when_tests_pass(fixture_copy):
+    root = fixture_copy("average")
+    path = root / "stats" / "summary.py"
+    path.write_text(path.read_text().replace("(len(values) + 1)", "len(values)"))
+    result = run_cli("fix", str(root), *MODEL)
+    assert result.returncode == 0
+    assert "nothing to fix" in result.stdout
+
+
+def _git_repo(root):
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
+        subprocess.run(cmd, cwd=root, check=True)
+
+
+def test_apply_writes_the_validated_patch(fixture_copy):
+    root = fixture_copy("average")
+    _git_repo(root)
+    result = run_cli("fix", str(root), *MODEL, "--apply", env=mocks(VERDICTS_MEAN, GOOD_MEAN))
+    assert result.returncode == 0, result.stderr
+    assert "return total / len(values)" in (root / "stats" / "summary.py").read_text()
+    after = subprocess.run([".venv-none"] if False else ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=root, capture_output=True, text=True)
+    assert "3 passed" in after.stdout
+
+
+def test_apply_refuses_a_dirty_file(fixture_copy):
+    root = fixture_copy("average")
+    _git_repo(root)
+    path = root / "stats" / "summary.py"
+    path.write_text(path.read_text() + "\n# local edit\n")
+    dirty = path.read_bytes()
+    result = run_cli("fix", str(root), *MODEL, "--apply", env=mocks(VERDICTS_MEAN, GOOD_MEAN))
+    assert result.returncode == 2
+    assert "uncommitted changes" in result.stderr
+    assert path.read_bytes() == dirty
