@@ -46,9 +46,11 @@ def _stderr() -> Console:
 
 def _verbosity() -> int:
     """-1 with --quiet (stderr silent but for errors), 1 with --verbose, else 0."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
+    try:  # recent typers carry their own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
     return obj.get("verbosity", 0) if isinstance(obj, dict) else 0
 
@@ -82,13 +84,15 @@ TestIdsArg = typer.Argument(None, help="pytest node ids to trace (default: every
 def trace(
     path: Path = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
-    fmt: str = typer.Option("text", "--format",
-                            help="text, json (schema tracefix.trace/1) or diagnostics (path:line:col: severity: message)."),
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
+                            "(path:line:col: severity: message lines)."),
     test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
     run_timeout: float = typer.Option(300.0, help="Seconds the whole test run may take."),
     max_visits: int = typer.Option(5, help="Visits recorded per block per call (later ones are elided)."),
     max_calls: int = typer.Option(20, help="Calls recorded in full per function per test."),
     backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
+    suspects: int = typer.Option(10, help="Rank the code first and record only the top N suspect functions "
+                                          "(0: record every project function)."),
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
     from tracer.project import check_project
@@ -99,7 +103,8 @@ def trace(
     err = _stderr()
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, test_ids or (), test_timeout=test_timeout, run_timeout=run_timeout,
-                          bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend)
+                          bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
+                          suspects=suspects or None)
     if fmt == "json":
         typer.echo(json.dumps(trace_run_json(run), indent=1))
     elif fmt == "diagnostics":

@@ -165,7 +165,8 @@ def verdict_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: 
             trace_text(root, info, calls[:max_calls], max_visits),
             "## Task",
             "For each block above, say whether its effect on the variables is correct for what the "
-            "function is meant to do. Answer only with a JSON list, one object per block:",
+            "function is meant to do. Answer only with a JSON list, one object per block, each "
+            "explanation under 20 words:",
             '[{"block": 0, "correct": true, "explanation": "..."}]',
             f"Blocks to judge: {', '.join(map(str, executed))}.",
         ])

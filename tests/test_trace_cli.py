@@ -136,3 +136,14 @@ def test_unknown_format_is_usage_error(fixture_copy):
     root = fixture_copy("average")
     result = run_cli("trace", str(root), "--format", "xml")
     assert result.returncode == 2 and "unknown format" in result.stderr
+
+
+def test_only_the_top_suspects_are_recorded(fixture_copy):
+    root = fixture_copy("cart")
+    result = run_cli("trace", str(root), "--suspects", "1", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    recorded = {c["function"] for t in data["tests"] for c in t["calls"]}
+    assert recorded == {"shop/pricing.py::apply_discount"}
+    every = json.loads(run_cli("trace", str(root), "--suspects", "0", "--format", "json").stdout)
+    assert "shop/cart.py::Cart.subtotal" in {c["function"] for t in every["tests"] for c in t["calls"]}

@@ -316,7 +316,7 @@ def locate(root, *, test_ids=(), formula: str = "ochiai", test_timeout: float = 
     run = run_tests(root, mode="coverage", test_ids=test_ids, options=options, test_timeout=test_timeout,
                     run_timeout=run_timeout, pytest_args=pytest_args, python=python)
     seconds = time.perf_counter() - started
-    check_usable(run, test_ids)
+    check_usable(run, test_ids, root)
     return localization_of(run, root, formula, seconds)
 
 

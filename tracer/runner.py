@@ -7,6 +7,7 @@ child enforced from here (kill, then report what was written before).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer.errors import TracefixError
+from tracer.project import python_files
 
 # pytest's exit codes
 PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE, PYTEST_NO_TESTS = range(6)
@@ -129,8 +131,10 @@ def _tail(path: Path, limit: int = 3000) -> str:
         return ""
 
 
-def check_usable(result: RunResult, test_ids=()) -> None:
-    """Turn a run that tested nothing into one clear TracefixError."""
+def check_usable(result: RunResult, test_ids=(), root: Path | None = None) -> None:
+    """Turn a run that tested nothing into one clear TracefixError (a located one for a syntax error)."""
+    if root is not None:
+        _check_syntax(Path(root), result)
     if result.crashed and not result.outcomes:
         raise TracefixError(f"{result.crashed}: {_last_line(result.stderr_tail)}")
     if result.collection_errors and not result.outcomes:
@@ -144,6 +148,26 @@ def check_usable(result: RunResult, test_ids=()) -> None:
         if test_ids:
             raise TracefixError(f"test id {' '.join(test_ids)} matches nothing")
         raise TracefixError("no tests found (pytest collected nothing)")
+
+
+def _check_syntax(root: Path, run: RunResult) -> None:
+    texts = list(run.collection_errors) + [o.message for o in run.failing]
+    if any("SyntaxError" in t or "IndentationError" in t for t in texts):
+        # Only files the failing run mentions: a repository may hold broken files on purpose.
+        mentioned = [rel for rel in (p.relative_to(root).as_posix() for p in python_files(root))
+                     if any(Path(rel).name in t for t in texts + [o.longrepr for o in run.failing])]
+        require_parseable(root, mentioned or [p.relative_to(root).as_posix() for p in python_files(root)])
+
+
+def require_parseable(root: Path, files: list[str]) -> None:
+    """A located one-line error for the first source file that does not parse."""
+    for rel in files:
+        try:
+            ast.parse((root / rel).read_text(encoding="utf-8"), rel)
+        except SyntaxError as exc:
+            raise TracefixError(f"{rel}:{exc.lineno}:{exc.offset or 0}: syntax error: {exc.msg}") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise TracefixError(f"{rel}: cannot read as Python source: {exc}") from None
 
 
 def _last_line(text: str) -> str:

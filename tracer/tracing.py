@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracer.errors import TracefixError
 from tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
 from tracer.recorder import backend_name
 from tracer.runner import RunResult, TestOutcome, check_usable, run_tests
@@ -29,17 +27,30 @@ class TraceRun:
 
 def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, files: list[str] | None = None,
                 test_timeout: float = 10.0, run_timeout: float = 300.0, pytest_args=(), bounds: dict | None = None,
-                backend: str | None = None, baseline: RunResult | None = None) -> TraceRun:
-    """Record the failing tests (or the named ones). `functions` limits recording to those keys."""
+                backend: str | None = None, baseline: RunResult | None = None,
+                suspects: int | None = None) -> TraceRun:
+    """Record the failing tests (or the named ones). `functions` limits recording to those keys;
+    `suspects` = N ranks the code first and records only the top N suspect functions."""
     root = Path(root).resolve()
     warnings: list[str] = []
     if test_ids:
         targets = list(test_ids)
         outcomes: tuple[TestOutcome, ...] = ()
+    elif suspects:
+        # The ranking comes first: only the top suspects are recorded in full, which is what
+        # keeps recording cheap on a large suite.
+        from tracer.localize import locate
+
+        loc = locate(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
+        outcomes = loc.outcomes
+        targets = [o.nodeid for o in outcomes if o.bad]
+        warnings.extend(loc.warnings)
+        if not targets:
+            return TraceRun(str(root), backend or backend_name(), sys.version.split()[0], outcomes, (), tuple(warnings))
+        functions = [s.function for s in loc.functions if s.function][:suspects] or None
     else:
         first = baseline or run_tests(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
-        _check_syntax(root, first)
-        check_usable(first)
+        check_usable(first, root=root)
         outcomes = first.outcomes
         targets = [o.nodeid for o in first.failing]
         if first.collection_errors:
@@ -55,7 +66,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
         options["backend"] = backend
     run = run_tests(root, mode="trace", test_ids=targets, options=options, test_timeout=test_timeout,
                     run_timeout=run_timeout, pytest_args=pytest_args)
-    check_usable(run, test_ids)
+    check_usable(run, test_ids, root)
     if run.crashed:
         warnings.append(run.crashed)
     if not outcomes:
@@ -88,23 +99,3 @@ def trace_run_json(run: TraceRun) -> dict:
     }
 
 
-def _check_syntax(root: Path, run: RunResult) -> None:
-    texts = list(run.collection_errors) + [o.message for o in run.failing]
-    if any("SyntaxError" in t or "IndentationError" in t for t in texts):
-        from tracer.project import python_files
-
-        # Only files the failing run mentions: a repository may hold broken files on purpose.
-        mentioned = [rel for rel in (p.relative_to(root).as_posix() for p in python_files(root))
-                     if any(Path(rel).name in t for t in texts + [o.longrepr for o in run.failing])]
-        require_parseable(root, mentioned)
-
-
-def require_parseable(root: Path, files: list[str]) -> None:
-    """A located one-line error for the first source file that does not parse."""
-    for rel in files:
-        try:
-            ast.parse((root / rel).read_text(encoding="utf-8"), rel)
-        except SyntaxError as exc:
-            raise TracefixError(f"{rel}:{exc.lineno}:{exc.offset or 0}: syntax error: {exc.msg}") from None
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise TracefixError(f"{rel}: cannot read as Python source: {exc}") from None
