@@ -173,3 +173,27 @@ def test_memory_stays_bounded_for_a_long_loop(module, backend):
     finally:
         tracemalloc.stop()
     assert peak < 2_000_000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_later_recording_sees_what_an_earlier_one_turned_off(module, backend):
+    # `tracefix trace` starts one Recorder per test in the same process: lines a bounded
+    # loop turned off, and starts of code that was no target, must be seen again.
+    root, mod, functions = module
+    first, _ = record(root, functions, mod.spin, 100, backend=backend, max_visits=3)
+    second, _ = record(root, functions, mod.spin, 100, backend=backend, max_visits=3)
+    assert [c.visits for c in second] == [c.visits for c in first]
+    total_only = [f for f in functions if f.name == "total"]
+    assert record(root, total_only, mod.outer, 3, backend=backend)[0] == []
+    calls, _ = record(root, functions, mod.outer, 3, backend=backend)
+    assert sorted(c.function.split("::")[1] for c in calls) == ["inner"] * 3 + ["outer"]
+
+
+@pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring is 3.12+")
+def test_stopped_recording_leaves_no_events_on_recorded_code(module):
+    from tracer.monitoring import TOOL_ID
+
+    root, mod, functions = module
+    record(root, functions, mod.outer, 3, backend="monitoring")
+    for fn in (mod.outer, mod.inner):
+        assert sys.monitoring.get_local_events(TOOL_ID, fn.__code__) == 0

@@ -27,7 +27,7 @@ class MonitoringBackend:
     def __init__(self, recorder: Recorder) -> None:
         self.rec = recorder
         self.mon = sys.monitoring
-        self._instrumented: set[int] = set()
+        self._instrumented: dict[int, object] = {}  # id(code) -> code, to clear its events at stop
         self._disabled_some = False
         # Code objects whose lines a light call disabled: a fully recorded call of the same
         # code further up the stack (recursion) needs them back when control returns to it.
@@ -45,10 +45,17 @@ class MonitoringBackend:
         mon.register_callback(TOOL_ID, ev.PY_UNWIND, self._on_unwind)
         # PY_UNWIND can only be a global event; it fires only while an exception propagates.
         mon.set_events(TOOL_ID, ev.PY_START | ev.PY_UNWIND)
+        # DISABLE outlives set_events(0) and free_tool_id (3.12, 3.13): without this, lines a
+        # previous recording turned off, and starts of code that was no target then, stay off.
+        mon.restart_events()
 
     def stop(self) -> None:
         mon = self.mon
         mon.set_events(TOOL_ID, 0)
+        # Local events also outlive free_tool_id: left on, recorded code keeps paying for them.
+        for code in self._instrumented.values():
+            mon.set_local_events(TOOL_ID, code, 0)
+        self._instrumented.clear()
         for event in (mon.events.PY_START, mon.events.LINE, mon.events.PY_RETURN, mon.events.PY_UNWIND):
             mon.register_callback(TOOL_ID, event, None)
         mon.free_tool_id(TOOL_ID)
@@ -62,7 +69,7 @@ class MonitoringBackend:
         if call is None:
             return None
         if id(code) not in self._instrumented:
-            self._instrumented.add(id(code))
+            self._instrumented[id(code)] = code
             ev = self.mon.events
             self.mon.set_local_events(TOOL_ID, code, ev.LINE | ev.PY_RETURN)
         elif call.full:
