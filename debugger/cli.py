@@ -137,7 +137,7 @@ def _print_trace_run(run, root_dir: Path) -> None:
 def locate(
     path: Path = PathArg,
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
     formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
     test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
     run_timeout: float = typer.Option(600.0, help="Seconds the whole test run may take."),
@@ -146,7 +146,7 @@ def locate(
     from tracer.localize import locate as locate_
     from tracer.project import check_project
 
-    _check_format(fmt)
+    _check_format(fmt, ("text", "json", "diagnostics"))
     root_dir = check_project(path)
     err = _stderr()
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
@@ -154,6 +154,11 @@ def locate(
     shown = loc.top(top)
     if fmt == "json":
         typer.echo(json.dumps(shown.to_json(), indent=1))
+    elif fmt == "diagnostics":
+        from debugger.diagnostics import diagnostic_lines, lines_text
+
+        sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes, suspects=shown.lines,
+                                                     formula=loc.formula)))
     else:
         _print_localization(shown)
     for warning in loc.warnings:
@@ -195,14 +200,14 @@ def fix(
     cache: Optional[str] = typer.Option(None, help="Response cache folder, or 'off' (default .tracefix/cache)."),
     token_budget: Optional[int] = typer.Option(None, help="Prompt tokens per request."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
-    fmt: str = typer.Option("text", "--format", help="text (diff on stdout) or json (the whole story)."),
+    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
 ) -> None:
     """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
     from debugger.config import load_config
     from repair.fix import fix_project
     from tracer.project import check_project
 
-    _check_format(fmt)
+    _check_format(fmt, ("text", "json", "diagnostics"))
     root_dir = check_project(path)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
              "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
@@ -220,6 +225,12 @@ def fix(
         from tracer.records import to_json
 
         typer.echo(json.dumps(to_json(report), indent=1, default=str))
+    elif fmt == "diagnostics":
+        from debugger.diagnostics import diagnostic_lines, lines_text
+
+        fixed = [c.function for c in report.candidates if c.outcome and c.outcome.accepted][-1:]
+        sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=report.outcomes, fixed=fixed,
+                                                     edited=report.edited)))
     else:
         _print_fix_report(report, err)
     raise typer.Exit(EXIT_OK if report.status in ("fixed", "nothing_failing") else EXIT_FAILURES)

@@ -37,10 +37,10 @@ class FailureContext:
 
 
 def failure_context(root: Path, nodeid: str, message: str, longrepr: str) -> FailureContext:
-    return FailureContext(nodeid, test_source(root, nodeid), message, _tail(longrepr, 15))
+    return FailureContext(nodeid, source_of_test(root, nodeid), message, _tail(longrepr, 15))
 
 
-def test_source(root: Path, nodeid: str) -> str:
+def source_of_test(root: Path, nodeid: str) -> str:
     """The source of the test function a node id names ("" when it cannot be found)."""
     path, _, rest = nodeid.partition("::")
     names = [n.split("[")[0] for n in rest.split("::") if n]
@@ -192,8 +192,11 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
         for code, result in (previous or [])[-2:]:
             parts += ["## A previous attempt that was rejected", "```python", code, "```", f"Result: {result}"]
         parts += ["## Task",
-                  f"Fix the bug in `{info.name}`. Reply with the complete corrected function `{info.name}` "
-                  "in one ```python code block. Keep its name and parameters. Do not change the test."]
+                  f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare the values in "
+                  "the execution above with what the test expects, and find the line that computes a wrong "
+                  "value. Reply with one sentence naming the bug, then the complete corrected function "
+                  f"`{info.name}` in one ```python code block. Keep its name and parameters; change as little "
+                  "as possible. Do not change the test."]
         return "\n".join(parts)
 
     text = fit(build, count, budget)

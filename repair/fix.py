@@ -66,6 +66,7 @@ class FixReport:
     usage: Usage | None = None
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+    outcomes: tuple = ()  # every test's outcome before the fix (tracer.runner.TestOutcome)
 
 
 Progress = Callable[[str], None]
@@ -87,7 +88,7 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
     if not failing:
         return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
-                         seconds=_since(started), warnings=loc.warnings)
+                         seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes)
 
     client = client or LLMClient(config)
     editable = set(sources)
@@ -140,14 +141,15 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
                 if config.apply:
                     applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
                 return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
-                                 diff, edited, applied, client.usage, _since(started), loc.warnings)
+                                 diff, edited, applied, client.usage, _since(started), loc.warnings,
+                                 loc.outcomes)
             previous.setdefault(info.key, []).append(
                 (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
         attempts += 1
         if attempts >= ATTEMPTS_PER_TARGET:
             target_index, attempts = target_index + 1, 0
     return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
-                     usage=client.usage, seconds=_since(started), warnings=loc.warnings)
+                     usage=client.usage, seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes)
 
 
 def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:

@@ -1,0 +1,72 @@
+"""Prompts built from a real trace, fitted to a token budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from debugger.llm import count_tokens
+from debugger.prompts import failure_context, fix_messages, source_of_test, verdict_messages
+from tracer.tracing import trace_tests
+
+
+def count(text: str) -> int:
+    return count_tokens("gpt-4o-mini", text)
+
+
+@pytest.fixture(scope="module")
+def loop_trace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "acc.py").write_text(
+        "def running(xs):\n"
+        "    \"\"\"Sum of xs.\"\"\"\n"
+        "    total = 0\n"
+        "    for x in xs:\n"
+        "        total += x * 2\n"
+        "    return total\n")
+    (root / "test_acc.py").write_text(
+        "from pkg.acc import running\n\n\ndef test_running():\n    assert running(list(range(300))) == 44850\n")
+    run = trace_tests(root, bounds={"max_visits": 40})
+    (trace,) = run.traces
+    info = next(f for f in trace.functions if f.name == "running")
+    outcome = run.failing[0]
+    return root, trace, info, failure_context(root, outcome.nodeid, outcome.message, outcome.longrepr)
+
+
+def test_test_source_is_found_from_the_node_id(loop_trace):
+    root, _, _, failure = loop_trace
+    assert source_of_test(root, "test_acc.py::test_running").startswith("def test_running():")
+    assert failure.test_source.startswith("def test_running():")
+    assert "assert 89700 == 44850" in failure.message
+
+
+def test_large_budget_keeps_many_visits(loop_trace):
+    root, trace, info, failure = loop_trace
+    messages, blocks = verdict_messages(root, info, trace, failure, count, 20000)
+    text = messages[-1]["content"]
+    assert text.count("[block") >= 40
+    assert blocks == sorted(blocks) and len(blocks) >= 3
+
+
+def test_small_budget_elides_the_middle_but_keeps_test_and_task(loop_trace):
+    root, trace, info, failure = loop_trace
+    messages, _ = verdict_messages(root, info, trace, failure, count, 700)
+    text = messages[-1]["content"]
+    assert count(text) <= 700
+    assert "visits in the middle left out" in text
+    assert "def test_running():" in text and "## Task" in text
+    assert "def running(xs):" in text
+    # the last visits, nearest the result, are kept
+    assert "returned 89700" in text
+
+
+def test_fix_prompt_names_the_failure_and_previous_attempts(loop_trace):
+    root, trace, info, failure = loop_trace
+    previous = [("def running(xs):\n    return 0", "1 of 1 failing tests still fail")]
+    messages = fix_messages(root, info, trace, failure, count, 3000, ["block 2: doubles each item"], previous)
+    text = messages[-1]["content"]
+    assert "assert 89700 == 44850" in text
+    assert "block 2: doubles each item" in text
+    assert "A previous attempt that was rejected" in text and "return 0" in text
+    assert count(text) <= 3000
