@@ -233,6 +233,89 @@ def _excerpt(text: str, limit: int = 80) -> str:
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
+# --- call verdicts (hierarchical debugging: is this input/output pair right?) ---------------------
+
+_CALL_KEYS = ("call", "call_id", "callid", "pair", "pair_id", "id", "index", "number")
+
+
+@dataclass(frozen=True)
+class CallVerdict:
+    """The model's judgment of one recorded call: is its result right for its arguments?"""
+
+    call: int  # one of the call ids the prompt offered
+    correct: bool
+    explanation: str
+
+
+def parse_call_verdicts(text: str, call_ids: Sequence[int]) -> list[CallVerdict]:
+    """The call verdicts in `text`, one per call at most, in the answer's order.
+
+    The same tolerance as `parse_verdicts`: a JSON list or {"calls"/"verdicts": [...]}, fenced
+    or in prose, Python literals; ids may be written 3, "3", "call 3", "#3". Raises
+    MalformedAnswer when no item is usable.
+    """
+    if not text or not text.strip():
+        raise MalformedAnswer("the model's call verdict answer is empty")
+    best: list[CallVerdict] = []
+    problems: list[str] = []
+    for data in _json_candidates(text):
+        verdicts, issues = _call_verdicts_from(data, call_ids)
+        problems.extend(issues)
+        if len(verdicts) > len(best):
+            best = verdicts
+    if best:
+        return best
+    if problems:
+        raise MalformedAnswer(f"no usable call verdict in the model's answer: {problems[0]}")
+    raise MalformedAnswer(f"no JSON call verdicts in the model's answer: {_excerpt(text)}")
+
+
+def _call_verdicts_from(data: Any, call_ids: Sequence[int]) -> tuple[list[CallVerdict], list[str]]:
+    items: list[Any] = []
+    if isinstance(data, list):
+        items = data
+    elif isinstance(data, dict):
+        lowered = {str(k).lower(): v for k, v in data.items()}
+        for key in ("calls", "verdicts", "pairs", "results", "judgments", "judgements"):
+            if isinstance(lowered.get(key), list):
+                items = lowered[key]
+                break
+        else:
+            if _field(lowered, _CALL_KEYS) is not None:
+                items = [data]
+            elif data and all(isinstance(v, dict) for v in data.values()):
+                items = [{"call": k, **v} for k, v in data.items()]
+    verdicts: list[CallVerdict] = []
+    issues: list[str] = []
+    seen: set[int] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        fields = {str(k).lower(): v for k, v in item.items()}
+        raw = _field(fields, _CALL_KEYS)
+        call = _known_call(raw, call_ids)
+        if call is None:
+            issues.append(f"call {raw!r} is not one of {list(call_ids)}")
+            continue
+        correct = _boolish(_field(fields, _CORRECT_KEYS))
+        if correct is None:
+            issues.append(f"call {raw!r} has no true/false 'correct' field")
+            continue
+        if call in seen:
+            continue
+        seen.add(call)
+        explanation = _field(fields, _EXPLANATION_KEYS)
+        verdicts.append(CallVerdict(call, correct, "" if explanation is None else str(explanation).strip()))
+    return verdicts, issues
+
+
+def _known_call(raw: Any, call_ids: Sequence[int]) -> int | None:
+    if raw is None or isinstance(raw, bool):
+        return None
+    text = re.sub(r"^(call|pair|c|p)?[\s#_-]*", "", str(raw).strip().lower())
+    return next((c for c in call_ids if str(c) == text), None)
+
+
 # --- code -----------------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)

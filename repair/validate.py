@@ -2,7 +2,9 @@
 
 A candidate is accepted when every targeted failing test passes and no test that passed
 before fails now. The targeted tests run first, alone, so a wrong candidate is rejected at
-the price of a few tests rather than the whole suite.
+the price of a few tests rather than the whole suite. Helper checks (recorded passing-test
+calls of the patched function, `repair.helper_checks`), when given, run in that same first
+run and reject a candidate that breaks one before the whole suite runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from repair.helper_checks import HelperCheck, failed_checks, remove_check_file, write_check_file
 from repair.patch import resolve_inside
 from repair.scratch import scratch_copy
 from tracer.runner import RunResult, TestOutcome, run_tests
@@ -41,11 +44,19 @@ def write_edited(root: Path, edited: dict[str, str]) -> None:
 
 
 def validate(root: Path, edited: dict[str, str], baseline: tuple[TestOutcome, ...], targets: list[str],
-             settings: TestSettings) -> Outcome:
+             settings: TestSettings, checks: tuple[HelperCheck, ...] = ()) -> Outcome:
     started = time.perf_counter()
     with scratch_copy(root) as scratch:
         write_edited(scratch, edited)
-        first = _run(scratch, settings, targets)
+        check_file = [write_check_file(scratch, checks)] if checks else []
+        first = _run(scratch, settings, list(targets) + check_file)
+        remove_check_file(scratch)
+        broken_calls = failed_checks(first, tuple(checks))
+        if broken_calls:
+            check, message = broken_calls[0]
+            reason = (f"breaks {len(broken_calls)} of {len(checks)} recorded calls of {check.qualname} "
+                      f"from passing tests: {message}")
+            return _rejected([], [], [], reason, [m for _, m in broken_calls], started)
         still = [o for o in _matching(first, targets) if o.outcome != "passed"]
         if first.crashed and not first.outcomes:
             return _rejected(targets, [], [], f"the tests could not run: {first.crashed}", [], started)
