@@ -73,7 +73,56 @@ def root(
         raise TracefixError("--quiet and --verbose contradict each other: give one")
     ctx.obj = {"verbosity": -1 if quiet else int(verbose)}
     if ctx.invoked_subcommand is None:
-        ctx.invoke(trace, path=Path("."), test_ids=None)
+        _default_job(Path("."))
+
+
+def _default_job(path: Path) -> None:
+    """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
+    from debugger.config import load_config
+    from tracer.localize import locate as locate_
+    from tracer.project import check_project
+    from tracer.tracing import trace_tests
+
+    root_dir = check_project(path)
+    config, _sources, warnings = load_config(root_dir, {})
+    err, out = _stderr(), _stdout()
+    for warning in warnings:
+        err.print(f"warning: {warning}", style="yellow")
+    with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
+        loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                      pytest_args=config.pytest_args)
+    if loc.nothing_failing:
+        out.print(f"all {loc.passing} tests pass")
+        raise typer.Exit(EXIT_OK)
+    out.print(f"[bold]{loc.failing} failing[/bold], {loc.passing} passing tests")
+    for o in loc.outcomes:
+        if o.bad:
+            out.print(f"  [red]✗[/red] {o.nodeid}: {o.message}")
+    out.print("most suspicious:")
+    for s in loc.functions[:5]:
+        out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})")
+    failing = [o.nodeid for o in loc.outcomes if o.bad]
+    with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
+        run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions[:10] if s.function] or None,
+                          test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                          pytest_args=config.pytest_args)
+    for t in run.traces:
+        raised = [c for c in t.calls if c.raised or not c.finished]
+        deepest = max(raised, key=lambda c: c.depth) if raised else None
+        if deepest is not None:
+            what = deepest.raised or "stopped by the timeout"
+            out.print(f"  {t.nodeid}: {deepest.function.split('::')[-1]} -> {what} (line {deepest.raised_line})")
+    out.print("details: tracefix trace .   ranking: tracefix locate .")
+    if not config.model:
+        out.print("no model configured: set TRACEFIX_MODEL or [tool.tracefix] model to get a fix proposed",
+                  markup=False)
+        raise typer.Exit(EXIT_FAILURES)
+    from repair.fix import fix_project
+
+    with err.status("repairing...") if err.is_terminal else _nullcontext():
+        report = fix_project(root_dir, config)
+    _print_fix_report(report, err)
+    raise typer.Exit(EXIT_OK if report.status == "fixed" else EXIT_FAILURES)
 
 
 PathArg = typer.Argument(Path("."), help="The project's root folder.", show_default=True)

@@ -164,3 +164,19 @@ def test_apply_refuses_a_dirty_file(fixture_copy):
     assert result.returncode == 2
     assert "uncommitted changes" in result.stderr
     assert path.read_bytes() == dirty
+
+
+def test_recorded_real_model_answers_replay_offline(fixture_copy, tmp_path):
+    """Answers Qwen2.5-Coder-1.5B gave on this fixture, replayed from disk: no server, no key."""
+    import shutil
+
+    from conftest import FIXTURES
+
+    root = fixture_copy("average")
+    cache = tmp_path / "recorded"
+    shutil.copytree(FIXTURES / "recorded" / "average", cache)
+    result = run_cli("fix", str(root), "--model", "openai/qwen2.5-coder-1.5b", "--cache", str(cache),
+                     env={"OPENAI_API_KEY": ""})
+    assert result.returncode == 0, result.stderr
+    assert "+    return total / len(values)" in result.stdout
+    assert "2 calls (2 cached)" in result.stderr

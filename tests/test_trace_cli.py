@@ -147,3 +147,15 @@ def test_only_the_top_suspects_are_recorded(fixture_copy):
     assert recorded == {"shop/pricing.py::apply_discount"}
     every = json.loads(run_cli("trace", str(root), "--suspects", "0", "--format", "json").stdout)
     assert "shop/cart.py::Cart.subtotal" in {c["function"] for t in every["tests"] for c in t["calls"]}
+
+
+def test_bare_tracefix_reports_failures_and_suspects(fixture_copy):
+    root = fixture_copy("search")
+    result = run_cli("--quiet", cwd=root, env={"TRACEFIX_TEST_TIMEOUT": "1", "TRACEFIX_MODEL": ""})
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "1 failing, 3 passing tests" in out
+    assert "test_find_missing_large: timeout: test ran longer than 1s" in out
+    assert "1. finder/bisect_search.py:4 find" in out
+    assert "find -> stopped by the timeout" in out
+    assert "[tool.tracefix] model" in out

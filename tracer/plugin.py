@@ -101,6 +101,8 @@ class OutcomePlugin:
             message = excinfo.exconly().strip().splitlines()
         except Exception:
             message = [excinfo.typename]
+        if timed_out:
+            message = [f"timeout: {excinfo.value}"]
         self._outcome["message"] = " ".join(m.strip() for m in message[:3])[:500]
         self._outcome["frames"] = self._project_frames(excinfo.tb)
         if timed_out:
