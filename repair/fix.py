@@ -19,13 +19,15 @@ from typing import Callable
 from debugger.answers import (MalformedAnswer, RejectedCandidate, Verdict, check_rewrite, extract_code,
                               function_from, parse_verdicts)
 from debugger.config import Config
+from debugger.hierarchy import Hierarchy
 from debugger.llm import LLMClient, Usage, count_tokens
 from debugger.prompts import FailureContext, failure_context, fix_messages, function_source, verdict_messages
 from repair.apply import apply_patch, snapshot_hashes
 from repair.diff import unified_diff
 from repair.patch import FunctionEdit, PatchError, edited_text
+from repair.strategy import located, plan_repair
 from repair.validate import Outcome, TestSettings, validate
-from tracer.localize import Suspect, locate
+from tracer.localize import Suspect
 from tracer.project import source_files
 from tracer.records import FunctionInfo, TestTrace
 from tracer.tracing import trace_tests
@@ -67,6 +69,7 @@ class FixReport:
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
     outcomes: tuple = ()  # every test's outcome before the fix (tracer.runner.TestOutcome)
+    hierarchy: Hierarchy | None = None  # bottom-up call verdicts (hierarchical strategy)
 
 
 Progress = Callable[[str], None]
@@ -81,8 +84,7 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
     settings = TestSettings(config.test_timeout, config.run_timeout, tuple(config.pytest_args))
 
     progress("running the tests with per-test coverage")
-    loc = locate(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                 pytest_args=config.pytest_args)
+    loc, coverage = located(root, config)
     failing = [o.nodeid for o in loc.outcomes if o.bad]
     if test_ids:
         failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
@@ -103,6 +105,8 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         return FixReport("no_fix", str(root), tuple(failing), suspects, (), (), "", usage=client.usage,
                          seconds=_since(started), warnings=(*loc.warnings, "the failing tests run no function "
                                                             "of the project's source files"))
+    plan = plan_repair(root, config, client, run.traces, coverage, sources, progress)
+    targets = plan.ordered(targets)
 
     count = _counter(config.model)
     judgments: list[Judgment] = []
@@ -121,7 +125,7 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         # Verdicts inform the fix prompt but never skip a target: a small model often calls
         # every block correct, and the ranking is the stronger signal.
         wrong = [v for v in judgment.verdicts if not v.correct]
-        notes = [f"block {v.block}: {v.explanation}" for v in wrong]
+        notes = [f"block {v.block}: {v.explanation}" for v in wrong] + plan.notes_for(info.key)
         progress(f"iteration {iteration}: asking for a fix of {info.qualname}")
         for variant in range(config.candidates):
             candidate = _candidate(client, root, info, trace, failure, count, config, notes,
@@ -132,7 +136,7 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
                 continue
             progress(f"iteration {iteration}: validating the candidate for {info.qualname}")
             edited = apply_edits_in_memory(root, info, candidate.code)
-            result = validate(root, edited, loc.outcomes, failing, settings)
+            result = validate(root, edited, loc.outcomes, failing, settings, plan.checks_for(info.key))
             candidate = Candidate(iteration, info.key, candidate.code, result)
             candidates.append(candidate)
             if result.accepted:
@@ -142,14 +146,15 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
                     applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
                 return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
                                  diff, edited, applied, client.usage, _since(started), loc.warnings,
-                                 loc.outcomes)
+                                 loc.outcomes, plan.hierarchy)
             previous.setdefault(info.key, []).append(
                 (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
         attempts += 1
         if attempts >= ATTEMPTS_PER_TARGET:
             target_index, attempts = target_index + 1, 0
     return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
-                     usage=client.usage, seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes)
+                     usage=client.usage, seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes,
+                     hierarchy=plan.hierarchy)
 
 
 def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
