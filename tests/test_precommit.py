@@ -122,9 +122,11 @@ FIXED = ('```python\ndef apply_discount(price, percent):\n    """Price after tak
 
 
 def configure_mock_model(root: Path, apply: bool) -> None:
-    # JSON strings are TOML basic strings: the newlines in the answers survive.
+    # JSON strings are TOML basic strings: the newlines in the answers survive. The flat
+    # strategy asks exactly one verdict and one fix: the two canned answers.
     with open(root / "pyproject.toml", "a") as f:
-        f.write(f'\n[tool.tracefix]\nmodel = "openai/mock"\ncache_dir = "off"\napply = {str(apply).lower()}\n'
+        f.write(f'\n[tool.tracefix]\nmodel = "openai/mock"\ncache_dir = "off"\nstrategy = "flat"\n'
+                f'apply = {str(apply).lower()}\n'
                 f"mock_responses = [{json.dumps(VERDICTS)}, {json.dumps(FIXED)}]\n")
 
 
