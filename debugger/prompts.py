@@ -180,7 +180,8 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
                  previous: list[tuple[str, str]] | None = None) -> list[dict]:
     """Messages asking for a corrected version of the function.
 
-    `previous` holds (candidate code, what the tests said) for attempts already rejected.
+    `previous` holds (candidate code, what the tests said[, its block trace]) for attempts
+    already rejected.
     """
     calls = calls_worth_showing(trace, info.key)
 
@@ -189,8 +190,10 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
                  trace_text(root, info, calls[:max_calls], max_visits)]
         if verdict_notes:
             parts += ["## Blocks judged wrong", *verdict_notes]
-        for code, result in (previous or [])[-2:]:
+        for code, result, *how in (previous or [])[-2:]:
             parts += ["## A previous attempt that was rejected", "```python", code, "```", f"Result: {result}"]
+            if how and how[0]:
+                parts += ["How the failing test ran on it:", how[0]]
         parts += ["## Task",
                   f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare the values in "
                   "the execution above with what the test expects, and find the line that computes a wrong "

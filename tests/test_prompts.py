@@ -70,3 +70,10 @@ def test_fix_prompt_names_the_failure_and_previous_attempts(loop_trace):
     assert "block 2: doubles each item" in text
     assert "A previous attempt that was rejected" in text and "return 0" in text
     assert count(text) <= 3000
+
+
+def test_fix_prompt_shows_how_a_rejected_attempt_ran(loop_trace):
+    root, trace, info, failure = loop_trace
+    previous = [("def running(xs):\n    return 1", "still fails", "Call running(xs=[0, 1]) returned 1")]
+    text = fix_messages(root, info, trace, failure, count, 3000, [], previous)[-1]["content"]
+    assert "How the failing test ran on it:\nCall running(xs=[0, 1]) returned 1" in text
