@@ -109,8 +109,8 @@ def raising_chain(tree: CallTree) -> list[CallNode]:
 
 
 def bottom_up(regions: Iterable[list[CallNode]]) -> list[str]:
-    """Distinct functions of the regions, every callee before its callers (post-order over the
-    function-level call graph, roots and callees in call order; recursion is not an edge)."""
+    """Distinct functions of the regions, every callee before its callers: post-order over the
+    function-level call graph (roots and callees in call order), mutual recursion kept together."""
     callees: dict[str, list[str]] = {}
     roots: list[str] = []
     for nodes in regions:
@@ -126,20 +126,41 @@ def bottom_up(regions: Iterable[list[CallNode]]) -> list[str]:
                 callee = by_id[child].function if child in by_id else None
                 if callee and callee != node.function and callee not in edges:
                     edges.append(callee)
+    return _callees_first(roots + [f for f in callees if f not in roots], callees)
+
+
+def _callees_first(functions: list[str], callees: dict[str, list[str]]) -> list[str]:
+    """Tarjan's strongly connected components, which come out callees first; the functions of
+    one component (mutual recursion) in reverse discovery order, the deepest first."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
     order: list[str] = []
-    visiting: set[str] = set()
 
-    def visit(function: str) -> None:
-        if function in order or function in visiting:
-            return  # done, or a cycle (mutual recursion): the first visit places it
-        visiting.add(function)
+    def connect(function: str) -> None:
+        index[function] = low[function] = len(index)
+        stack.append(function)
+        on_stack.add(function)
         for callee in callees.get(function, []):
-            visit(callee)
-        visiting.discard(function)
-        order.append(function)
+            if callee not in index:
+                connect(callee)
+                low[function] = min(low[function], low[callee])
+            elif callee in on_stack:
+                low[function] = min(low[function], index[callee])
+        if low[function] == index[function]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == function:
+                    break
+            order.extend(component)  # popped deepest first
 
-    for function in roots + list(callees):
-        visit(function)
+    for function in functions:
+        if function not in index:
+            connect(function)
     return order
 
 

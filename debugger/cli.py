@@ -289,6 +289,8 @@ def _print_fix_report(report, err: Console) -> None:
     if report.status == "nothing_failing":
         _stdout().print("nothing to fix: all tests pass")
         return
+    if getattr(report, "hierarchy", None) is not None:
+        _print_call_tree(report.hierarchy, err)
     for judgment in report.judgments:
         for v in judgment.verdicts:
             if not v.correct:
@@ -312,6 +314,21 @@ def _print_fix_report(report, err: Console) -> None:
         u = report.usage
         err.print(f"model: {u.calls} calls ({u.cached_calls} cached), {u.prompt_tokens} prompt + "
                   f"{u.completion_tokens} completion tokens, ${u.cost:.4f}, {report.seconds:.1f}s")
+
+
+def _print_call_tree(hierarchy, err: Console) -> None:
+    """The failing test's call tree (its failing region) with the bottom-up verdict of each judged function."""
+    from debugger.callgraph import call_tree, failing_path
+    from tracer.view import render_call_tree
+
+    if hierarchy.trace is not None:
+        region = {n.id for n in failing_path(call_tree(hierarchy.trace))}
+        render_call_tree(err, hierarchy.trace, hierarchy.function_verdicts(), only=region)
+    if hierarchy.prime:
+        err.print(f"  prime suspect: {hierarchy.prime} (the deepest function with a call judged wrong)",
+                  style="red", markup=False)
+    for warning in hierarchy.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...] = ("text", "json")) -> None:

@@ -4,7 +4,9 @@ Calls are shown as a tree (caller above callee); inside each call, every recorde
 visit prints the block's source on the left and what changed on the right; elided visits
 collapse to one line; the failing assertion closes the test. Verdicts, when a model gave
 some, are shown beside their block (`verdicts` maps (function key, block index) to
-(correct, explanation)) without this module knowing where they came from.
+(correct, explanation)) without this module knowing where they came from; a verdict on a
+whole function (key (function key, None), from hierarchical debugging) is shown beside its
+calls, in the panels and in the compact `render_call_tree`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, ver
         result = Text(f" raised {call.raised}", "red")
     else:
         result = Text(f" -> {call.returned}", "cyan")
-    title = Text.assemble(("  " * call.depth), (f"{info.qualname}({args})", "bold"), result)
+    title = Text.assemble(("  " * call.depth), (f"{info.qualname}({args})", "bold"), result,
+                          _function_verdict(verdicts.get((info.key, None))))
     table = Table(show_header=False, box=None, pad_edge=False, expand=False)
     table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=56)
     table.add_column("state", overflow="fold", min_width=30, max_width=80)
@@ -93,6 +96,37 @@ def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, ver
     where = f"{info.path}:{info.def_line}"
     return Panel(Group(table), title=title, title_align="left", subtitle=where, subtitle_align="right",
                  border_style="red" if call.raised or not call.finished else "blue", expand=False)
+
+
+def render_call_tree(console: Console, trace: TestTrace, verdicts: dict | None = None,
+                     only: set[int] | None = None) -> None:
+    """The test's calls as an indented tree, one line each, with each function's verdict when known.
+    `only` limits the tree to those call ids (e.g. the failing region)."""
+    verdicts = verdicts or {}
+    functions = {f.key: f for f in trace.functions}
+    shown = _calls_to_show(trace.calls)
+    console.print(Text.assemble(("call tree of ", "dim"), (trace.nodeid, "bold")))
+    for call in trace.calls:
+        if call.id not in shown or (only is not None and call.id not in only):
+            continue
+        info = functions.get(call.function)
+        name = info.qualname if info else call.function
+        args = ", ".join(f"{k}={v}" for k, v in call.args.items())
+        if not call.finished:
+            result = Text(" stopped here (timeout)", "bold red")
+        elif call.raised:
+            result = Text(f" raised {call.raised}", "red")
+        else:
+            result = Text(f" -> {call.returned}", "cyan")
+        console.print(Text.assemble("  " + "  " * call.depth, (f"{name}({args})", "bold"), result,
+                                    _function_verdict(verdicts.get((call.function, None)))))
+
+
+def _function_verdict(verdict) -> Text:
+    if verdict is None:
+        return Text("")
+    ok, why = verdict
+    return Text(f"  {'✓' if ok else '✗'} {why}", "green" if ok else "bold red")
 
 
 def _fmt(state: dict[str, str]) -> str:
