@@ -4,6 +4,8 @@ functions (co_firstlineno, __qualname__), and the LINE events a real run reports
 from __future__ import annotations
 
 import ast
+import argparse
+import contextlib
 import json.decoder
 import sys
 import textwrap
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import tracer.cfg
 import tracer.records
 from tracer.cfg import blocks_of, functions_in, line_to_block
 
@@ -722,9 +725,8 @@ def test_library_functions_report_only_mapped_lines():
 
 # --- invariants on real files --------------------------------------------------------------
 
-REAL_FILES = [tracer.records.__file__, textwrap.__file__, json.decoder.__file__, ast.__file__,
-              __import__("argparse").__file__, __import__("contextlib").__file__,
-              __import__("tracer.cfg").cfg.__file__]
+REAL_FILES = [tracer.records.__file__, tracer.cfg.__file__, textwrap.__file__, json.decoder.__file__,
+              ast.__file__, argparse.__file__, contextlib.__file__]
 
 
 def statements_of(stmts: list[ast.stmt]):
