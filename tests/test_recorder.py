@@ -197,3 +197,29 @@ def test_stopped_recording_leaves_no_events_on_recorded_code(module):
     record(root, functions, mod.outer, 3, backend="monitoring")
     for fn in (mod.outer, mod.inner):
         assert sys.monitoring.get_local_events(TOOL_ID, fn.__code__) == 0
+
+
+MULTILINE = '''
+def build(n):
+    out = []
+    for i in range(n):
+        out.append(
+            i * 2
+        )
+    return out
+'''
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multiline_statement_is_one_visit(tmp_path, backend):
+    path = tmp_path / "multi.py"
+    path.write_text(MULTILINE)
+    spec = importlib.util.spec_from_file_location(f"multi_{backend}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    functions = functions_in(MULTILINE, "multi.py")
+    calls, _ = record(tmp_path, functions, mod.build, 3, backend=backend)
+    (call,) = calls
+    info = functions[0]
+    body = info.block_at(MULTILINE.splitlines().index("        out.append(") + 1).index
+    assert [v.index for v in call.visits if v.block == body] == [1, 2, 3]

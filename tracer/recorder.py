@@ -44,7 +44,7 @@ class Call:
     """One call in progress. `full` calls record block visits; light ones only the result."""
 
     __slots__ = (
-        "rec", "target", "id", "parent", "depth", "args", "full", "cur", "last_line",
+        "rec", "target", "id", "parent", "depth", "args", "full", "cur",
         "counts", "visits", "open", "prev_state", "returned", "raised", "raised_line",
         "exit_locals", "finished", "pending_exc",
     )
@@ -60,7 +60,6 @@ class Call:
         self.args = {p: summarize(f_locals[p]) for p in params if p in f_locals}
         self.full = full
         self.cur = -1
-        self.last_line = 0
         self.counts: dict[int, int] = {}
         self.visits: list[BlockVisit] = []
         self.open: tuple | None = None
@@ -77,9 +76,12 @@ class Call:
         block = self.target.line_block.get(lineno)
         if block is None:
             return True
-        if block != self.cur or lineno < self.last_line:
+        # A new visit starts when control reaches another block. Jumps back inside a block
+        # are not visits: a multi-line statement reports its first line again, and so do
+        # comprehensions inlined on 3.12+. The price: a block that loops onto itself without
+        # passing another block (`while True:` with a one-block body) is one long visit.
+        if block != self.cur:
             self._enter(block, frame)
-        self.last_line = lineno
         self.pending_exc = None
         return self.open is not None
 
