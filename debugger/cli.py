@@ -244,6 +244,11 @@ def fix(
     max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
     candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
     strategy: Optional[str] = typer.Option(None, help="auto, flat or hierarchical."),
+    decompose: bool = typer.Option(False, "--decompose",
+                                   help="Split a long (>40 lines) failing function into helpers first, then debug "
+                                        "them bottom-up."),
+    keep_structure: bool = typer.Option(False, "--keep-structure",
+                                        help="With --decompose: carry the fix back into the original function."),
     apply: bool = typer.Option(False, "--apply", help="Write the validated patch into the project."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --apply: write even over uncommitted changes."),
     cache: Optional[str] = typer.Option(None, help="Response cache folder, or 'off' (default .tracefix/cache)."),
@@ -260,6 +265,7 @@ def fix(
     root_dir = check_project(path)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
              "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
+             "decompose": decompose or None, "keep_structure": keep_structure or None,
              "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout}
     config, _sources, warnings = load_config(root_dir, flags)
     err = _stderr()

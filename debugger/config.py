@@ -50,6 +50,8 @@ class Config:
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
     strategy: str = "auto"  # "auto" | "flat" | "hierarchical"
+    decompose: bool = False  # split a long monolithic failing function into helpers before debugging it
+    keep_structure: bool = False  # with decompose: inline the fix back into the original function
     apply: bool = False  # write the validated patch into the project
     allow_dirty: bool = False  # apply even where git reports uncommitted changes
     # Canned model answers, served in order through litellm's mock_response (tests, demos).
@@ -152,6 +154,8 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "include": ("list", False),
     "exclude": ("list", False),
     "strategy": ("str", False),
+    "decompose": ("bool", False),
+    "keep_structure": ("bool", False),
     "apply": ("bool", False),
     "allow_dirty": ("bool", False),
     "mock_responses": ("list", True),

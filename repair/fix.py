@@ -77,6 +77,10 @@ Progress = Callable[[str], None]
 
 def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
                 progress: Progress = lambda _msg: None) -> FixReport:
+    if config.decompose:
+        from repair.decompose import fix_decomposed  # it runs fix_project on the split copy
+
+        return fix_decomposed(root, config, test_ids, client=client, progress=progress)
     started = time.perf_counter()
     root = Path(root).resolve()
     sources = source_files(root, list(config.include), list(config.exclude))
