@@ -96,8 +96,7 @@ def measure(rec: dict, index: int, args) -> dict:
     loc = locs[args.collectors[0]]
     module = f"{rec['module_name']}.py"
     bug = buggy_lines(rec)
-    hits = [s for s in loc.lines if s.path == module and s.line in bug]
-    best = min(hits, key=lambda s: s.rank) if hits else None
+    best = _bug_suspect(loc, module, bug)
     return {
         "id": rec["id"].split("/")[-1], "tests": len(run.outcomes), "failing": loc.failing,
         "timeouts": sum(o.outcome == "timeout" for o in run.outcomes),
@@ -107,8 +106,15 @@ def measure(rec: dict, index: int, args) -> dict:
         "function_first": bool(loc.functions) and loc.functions[0].path == module and any(
             loc.functions[0].line <= line <= loc.functions[0].end_line for line in bug),
         "collector": loc.collector,
+        "ranks": {k: getattr(_bug_suspect(other, module, bug), "rank", None) for k, other in locs.items()},
         "seconds": {k: statistics.median(v) for k, v in times.items()},
     }
+
+
+def _bug_suspect(loc, module: str, bug: set[int]):
+    """The best-ranked line suspect that is a buggy line, or None."""
+    hits = [s for s in loc.lines if s.path == module and s.line in bug]
+    return min(hits, key=lambda s: s.rank) if hits else None
 
 
 def report(rows: list[dict], args) -> None:
@@ -130,6 +136,9 @@ def report(rows: list[dict], args) -> None:
         print(f"buggy line in top {k}: {ours}/{n} ({100 * ours / n:.0f}%)   counting ties against us: {worst}/{n}")
     print(f"buggy function ranked first: {sum(r['function_first'] for r in rows)}/{n}")
     print(f"buggy line never run by a failing test (no rank): {sum(r['rank'] is None for r in rows)}/{n}")
+    if len(kinds) > 1:
+        same = sum(len(set(r["ranks"].values())) == 1 for r in rows)
+        print(f"collectors {' and '.join(kinds)} give the buggy line the same rank: {same}/{n}")
     clean = [r for r in rows if not r["timeouts"]]
     for k in kinds:
         for label, subset in (("all records", rows), ("records without a hanging test", clean)):

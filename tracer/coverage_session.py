@@ -162,8 +162,10 @@ class MonitoringLines:
         # Every code object reports PY_START once (then DISABLE); project code gets LINE
         # events from then on, which stay set across restart_events().
         if id(code) not in self._instrumented and self.paths.rel(code.co_filename) is not None:
-            self._instrumented[id(code)] = code
+            # Events first: a timeout raised between the two lines must not leave the code
+            # marked as instrumented without its LINE events.
             self.mon.set_local_events(MONITORING_TOOL_ID, code, self.mon.events.LINE)
+            self._instrumented[id(code)] = code
         return self.mon.DISABLE
 
     def _on_line(self, code, line):
