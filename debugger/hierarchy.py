@@ -107,14 +107,13 @@ class Hierarchy:
                 out[(j.function, None)] = (True, f"{len(j.verdicts)} calls judged right")
         return out
 
-    def pairs_for(self, function: str, *, passing_only: bool = True, judged_right: bool = True) -> list[Pair]:
-        """Pairs of `function` from passing tests, without those the model called wrong."""
+    def passing_pairs(self, function: str) -> list[Pair]:
+        """Pairs of `function` from passing tests that the model did not call wrong: helper checks."""
         judgment = self.judgment(function)
         if judgment is None:
             return []
         wrong = {v.call for v in judgment.wrong}
-        return [p for p in judgment.pairs
-                if (not passing_only or not p.failing) and (not judged_right or p.id not in wrong)]
+        return [p for p in judgment.pairs if not p.failing and p.id not in wrong]
 
 
 Progress = Callable[[str], None]

@@ -55,7 +55,7 @@ class Plan:
         if self.hierarchy is None or function not in self._infos:
             return ()
         if function not in self._checks:
-            checks = checks_from(self.root, self._infos[function], self.hierarchy.pairs_for(function))
+            checks = checks_from(self.root, self._infos[function], self.hierarchy.passing_pairs(function))
             self._checks[function] = stable_checks(self.root, checks, test_timeout=self.config.test_timeout,
                                                    run_timeout=self.config.run_timeout,
                                                    pytest_args=self.config.pytest_args)

@@ -215,7 +215,7 @@ def _helper_checks(shipping):
     hierarchy = judge_bottom_up(root, mock_client(HELPER_WRONG), Config(model="openai/mock"), run.traces, coverage,
                                 source_files(root))
     info = next(f for t in run.traces for f in t.functions if f.key == TO_GRAMS)
-    checks = stable_checks(root, checks_from(root, info, hierarchy.pairs_for(TO_GRAMS)))
+    checks = stable_checks(root, checks_from(root, info, hierarchy.passing_pairs(TO_GRAMS)))
     return root, info, checks
 
 
