@@ -223,3 +223,27 @@ def test_multiline_statement_is_one_visit(tmp_path, backend):
     info = functions[0]
     body = info.block_at(MULTILINE.splitlines().index("        out.append(") + 1).index
     assert [v.index for v in call.visits if v.block == body] == [1, 2, 3]
+
+
+OWN_TRACE = '''
+import sys
+
+
+def same_trace_function():
+    first = sys._getframe().f_trace
+    second = sys._getframe().f_trace
+    return first is second
+'''
+
+
+def test_settrace_keeps_one_trace_function_per_recorded_frame(tmp_path):
+    # A trace function answers every event with the function for the next one; answering
+    # with a new object (a fresh bound method) costs an allocation and a swap per line.
+    path = tmp_path / "own_trace.py"
+    path.write_text(OWN_TRACE)
+    spec = importlib.util.spec_from_file_location("own_trace", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (call,), _ = record(tmp_path, functions_in(OWN_TRACE, "own_trace.py"), mod.same_trace_function,
+                        backend="settrace")
+    assert call.returned == "True"
