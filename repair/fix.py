@@ -26,6 +26,7 @@ from repair.apply import apply_patch, snapshot_hashes
 from repair.diff import unified_diff
 from repair.patch import FunctionEdit, PatchError, edited_text
 from repair.strategy import located, plan_repair
+from repair.retrace import retrace_candidate
 from repair.validate import Outcome, TestSettings, validate
 from tracer.localize import Suspect
 from tracer.project import source_files
@@ -151,8 +152,14 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
                 return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
                                  diff, edited, applied, client.usage, _since(started), loc.warnings,
                                  loc.outcomes, plan.hierarchy)
+            # Show the model how its attempt ran, unless no iteration is left to use it.
+            how = None
+            if result.still_failing and iteration < config.max_iters:
+                progress(f"iteration {iteration}: tracing the rejected candidate")
+                how = retrace_candidate(root, edited, result.still_failing[0], info.key, settings)
             previous.setdefault(info.key, []).append(
-                (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
+                (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else ""),
+                 how))
         attempts += 1
         if attempts >= ATTEMPTS_PER_TARGET:
             target_index, attempts = target_index + 1, 0

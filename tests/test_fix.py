@@ -180,3 +180,19 @@ def test_recorded_real_model_answers_replay_offline(fixture_copy, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "+    return total / len(values)" in result.stdout
     assert "2 calls (2 cached)" in result.stderr
+
+
+def test_rejected_candidate_is_retraced_for_the_next_prompt(fixture_copy):
+    """The second fix prompt shows how the first attempt ran (a log of the conversation)."""
+    root = fixture_copy("average")
+    wrong = "```python\ndef mean(values):\n    total = 1\n    for v in values:\n        total += v\n    return total / len(values)\n```"
+    log = root.parent / "log.jsonl"
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "2", "--strategy", "flat",
+                     env={**mocks(VERDICTS_MEAN, wrong, VERDICTS_MEAN, GOOD_MEAN), "TRACEFIX_LOG_PATH": str(log)},
+                     timeout=240)
+    assert result.returncode == 0, result.stderr
+    prompts = [json.loads(line) for line in log.read_text().splitlines()]
+    second_fix = [p for p in prompts if p.get("purpose") == "patch"][1]
+    text = json.dumps(second_fix)
+    assert "How the failing test ran on it" in text
+    assert "total = 1" in text and "returned 2.3333333333333335" in text
