@@ -41,7 +41,8 @@ class CoverageSession:
         self.collector.begin(nodeid)
 
     def on_timeout(self, frame) -> None:
-        """Nothing to stop: the lines run so far are read in end_test like any test's."""
+        """The lines run so far are read in end_test like any test's."""
+        self.collector.timed_out()
 
     def end_test(self, nodeid: str, outcome: dict) -> dict:
         return {"lines": self.collector.end(nodeid)}
@@ -111,15 +112,37 @@ class CoverageLines:
         self.cov.set_option("run:disable_warnings", ["no-data-collected", "module-not-measured",
                                                      "module-not-imported", "no-ctracer"])
         self.context = None
+        self.interrupted = False
 
     def start(self) -> None:
         self.cov.start()
+
+    def timed_out(self) -> None:
+        self.interrupted = True
+
+    def _release_stale_lock(self) -> None:
+        """Free coverage's data lock if a timeout left it held.
+
+        The per-test timeout is a Python SIGALRM handler that raises; it can run inside
+        the lock_data/unlock_data callbacks CTracer calls from C, and then the lock is
+        never released and the next switch_context deadlocks (about 1 run in 10 of
+        QuixBugs' longest_common_subsequence, whose slow test times out). The test is
+        over and its tracer idle, so a lock still held after a short wait is stale.
+        """
+        lock = getattr(getattr(self.cov, "_collector", None), "data_lock", None)
+        if lock is None:
+            return
+        lock.acquire(timeout=0.2)  # ours if free; if not, the stale holder's
+        lock.release()
 
     def begin(self, nodeid: str) -> None:
         self.context = nodeid
         self.cov.switch_context(nodeid)
 
     def end(self, nodeid: str) -> dict[str, list[int]]:
+        if self.interrupted:
+            self.interrupted = False
+            self._release_stale_lock()
         # Code that runs between tests (fixture teardown of a wider scope) goes to "".
         self.cov.switch_context("")
         data = self.cov.get_data()
@@ -174,6 +197,9 @@ class MonitoringLines:
             lines = self.hits[code.co_filename] = set()
         lines.add(line)
         return self.mon.DISABLE
+
+    def timed_out(self) -> None:
+        """Nothing to repair: the callbacks take no lock."""
 
     def begin(self, nodeid: str) -> None:
         self.hits = {}
