@@ -3,10 +3,12 @@ import math
 import shutil
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
+from tracer.coverage_session import CoverageLines
 from tracer.errors import TracefixError
 from tracer.localize import (
     Spectrum, dstar, localization_of, locate, ochiai, rank_lines, spectrum_from, statement_starts, tarantula,
@@ -225,3 +227,28 @@ def test_tests_without_coverage_data_are_left_out_with_a_warning(located):
     run = RunResult(1, loc.outcomes, per_test={})
     again = localization_of(run, root)
     assert again.lines == () and any("no coverage data" in w for w in again.warnings)
+
+
+def test_coverage_collector_recovers_the_lock_a_timeout_left_held(tmp_path):
+    # A SIGALRM timeout raised inside coverage's lock_data callback leaves its data lock
+    # held; the next switch_context then deadlocked the child until the run timeout.
+    source = tmp_path / "m.py"
+    source.write_text("def f(x):\n    y = x + 1\n    return y\n")
+    collector = CoverageLines(tmp_path, ["m.py"])
+    code = compile(source.read_text(), str(source), "exec")
+    namespace: dict = {}
+    exec(code, namespace)
+    collector.start()
+    try:
+        collector.begin("t::one")
+        namespace["f"](1)
+        collector.cov._collector.data_lock.acquire()  # what the interrupted callback left
+        collector.timed_out()
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(collector.end("t::one")), daemon=True)
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "end() deadlocked on coverage's data lock"
+        assert result == {"m.py": [2, 3]}
+    finally:
+        collector.stop()
