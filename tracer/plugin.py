@@ -17,6 +17,12 @@ from pathlib import Path
 import pytest
 
 MAX_LONGREPR = 6000
+MAX_DEFERRALS = 100  # 10 ms each: a timeout is late by at most a second
+_TOOL_DIRS = tuple(str(Path(m.__file__).resolve().parent) for m in (__import__("tracer"), __import__("coverage")))
+
+
+def _in_tool_code(frame) -> bool:
+    return frame is not None and frame.f_code.co_filename.startswith(_TOOL_DIRS)
 
 
 class TestTimeout(BaseException):
@@ -63,6 +69,7 @@ class OutcomePlugin:
             self.out.flush()
 
     def _arm_timeout(self):
+        self._deferrals = 0
         if not self.test_timeout or not hasattr(signal, "SIGALRM"):
             return None
         previous = signal.signal(signal.SIGALRM, self._on_alarm)
@@ -77,6 +84,12 @@ class OutcomePlugin:
 
     def _on_alarm(self, signum, frame):
         __tracebackhide__ = True  # the failure should point at the user's loop, not here
+        # Raising inside tracefix's recorder or coverage.py would leave their state (and
+        # coverage's data lock) half-updated: wait until control is back in user code.
+        if _in_tool_code(frame) and self._deferrals < MAX_DEFERRALS:
+            self._deferrals += 1
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            return
         self.session.on_timeout(frame)
         # Stop the clock: teardown must not be interrupted a second time.
         signal.setitimer(signal.ITIMER_REAL, 0)
