@@ -247,3 +247,42 @@ def test_settrace_keeps_one_trace_function_per_recorded_frame(tmp_path):
     (call,), _ = record(tmp_path, functions_in(OWN_TRACE, "own_trace.py"), mod.same_trace_function,
                         backend="settrace")
     assert call.returned == "True"
+
+
+class _CountingKey:
+    """A dict key that counts how often a summary compares or prints it."""
+
+    touched = 0
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+    def __hash__(self) -> int:
+        return self.i
+
+    def __eq__(self, other) -> bool:
+        return self.i == other.i
+
+    def __lt__(self, other) -> bool:
+        _CountingKey.touched += 1
+        return self.i < other.i
+
+    def __repr__(self) -> str:
+        _CountingKey.touched += 1
+        return f"K{self.i}"
+
+
+def test_snapshot_of_a_large_mapping_reads_only_its_first_items():
+    # Snapshots are taken at every recorded block visit: summarizing a large dict must not
+    # sort it (reprlib does), nor print all of a Counter (its own repr does).
+    from collections import Counter
+
+    from tracer.snapshot import summarize
+
+    big = {_CountingKey(i): i for i in range(20_000)}
+    expected = "{K0: 0, K1: 1, K2: 2, K3: 3, K4: 4, K5: 5, ...}"
+    for value, text in ((big, expected), (Counter(big), f"Counter({expected})")):
+        _CountingKey.touched = 0
+        assert summarize(value) == text
+        assert _CountingKey.touched < 100
+    assert summarize({"b": 1, "a": 2}) == "{'a': 2, 'b': 1}"  # small ones as before
