@@ -286,3 +286,17 @@ def test_snapshot_of_a_large_mapping_reads_only_its_first_items():
         assert summarize(value) == text
         assert _CountingKey.touched < 100
     assert summarize({"b": 1, "a": 2}) == "{'a': 2, 'b': 1}"  # small ones as before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_hot_function_does_not_starve_the_others(module, backend):
+    root, mod, functions = module
+
+    def both():
+        mod.outer(50)  # 50 calls of inner: past every bound below
+        mod.total([1, 2])
+
+    calls, _ = record(root, functions, both, backend=backend, max_calls=3, max_total_calls=10)
+    assert any(c.function.endswith("::total") and c.visits for c in calls)
+    inner = [c for c in calls if c.function.endswith("::inner")]
+    assert len([c for c in inner if c.visits]) == 3

@@ -13,7 +13,7 @@ Bounds, so memory stays flat whatever the test does:
   moment) is always kept, so the state at a failure is never lost;
 - the first `max_calls` calls of each function are recorded in full; later calls are kept
   "light" (arguments and result only): the last `max_calls` of them, plus every one that
-  raised, up to `max_total_calls` calls in all.
+  raised; at most `max_total_calls` light calls are looked at per test.
 """
 
 from __future__ import annotations
@@ -166,6 +166,7 @@ class Recorder:
         self.open_calls: dict[int, Call] = {}  # id(frame) -> call
         self.done: list[Call] = []
         self.next_id = 1
+        self.light_calls = 0
         self.dropped = 0
 
     def target_of(self, code) -> Target | None:
@@ -178,11 +179,16 @@ class Recorder:
         return target
 
     def call_started(self, target: Target, frame) -> Call | None:
-        if self.next_id > self.max_total_calls:
-            self.dropped += 1
-            return None
+        # Each function's first max_calls calls are always recorded in full (that is bounded
+        # by the number of functions); only light calls draw on the shared budget, so one hot
+        # function cannot starve the others.
         target.n_calls += 1
         full = target.n_calls <= self.max_calls
+        if not full:
+            if self.light_calls >= self.max_total_calls:
+                self.dropped += 1
+                return None
+            self.light_calls += 1
         call = Call(self, target, self.next_id, self._caller_of(frame), frame, full)
         self.next_id += 1
         self.open_calls[id(frame)] = call
