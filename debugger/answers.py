@@ -52,20 +52,25 @@ def parse_verdicts(text: str, block_ids: Sequence[BlockId]) -> list[Verdict]:
     an unknown block or without a boolean-ish `correct` are dropped; when no item survives,
     raises MalformedAnswer saying why.
     """
+    return _best_items(text, lambda data: _verdicts_from(data, block_ids), "verdict")
+
+
+def _best_items(text: str, items_from, what: str) -> list:
+    """The largest set of valid items any JSON piece of `text` gives (MalformedAnswer if none)."""
     if not text or not text.strip():
-        raise MalformedAnswer("the model's verdict answer is empty")
-    best: list[Verdict] = []
+        raise MalformedAnswer(f"the model's {what} answer is empty")
+    best: list = []
     problems: list[str] = []
     for data in _json_candidates(text):
-        verdicts, issues = _verdicts_from(data, block_ids)
+        items, issues = items_from(data)
         problems.extend(issues)
-        if len(verdicts) > len(best):
-            best = verdicts
+        if len(items) > len(best):
+            best = items
     if best:
         return best
     if problems:
-        raise MalformedAnswer(f"no usable verdict in the model's answer: {problems[0]}")
-    raise MalformedAnswer(f"no JSON verdicts in the model's answer: {_excerpt(text)}")
+        raise MalformedAnswer(f"no usable {what} in the model's answer: {problems[0]}")
+    raise MalformedAnswer(f"no JSON {what}s in the model's answer: {_excerpt(text)}")
 
 
 def _verdicts_from(data: Any, block_ids: Sequence[BlockId]) -> tuple[list[Verdict], list[str]]:
@@ -254,20 +259,7 @@ def parse_call_verdicts(text: str, call_ids: Sequence[int]) -> list[CallVerdict]
     or in prose, Python literals; ids may be written 3, "3", "call 3", "#3". Raises
     MalformedAnswer when no item is usable.
     """
-    if not text or not text.strip():
-        raise MalformedAnswer("the model's call verdict answer is empty")
-    best: list[CallVerdict] = []
-    problems: list[str] = []
-    for data in _json_candidates(text):
-        verdicts, issues = _call_verdicts_from(data, call_ids)
-        problems.extend(issues)
-        if len(verdicts) > len(best):
-            best = verdicts
-    if best:
-        return best
-    if problems:
-        raise MalformedAnswer(f"no usable call verdict in the model's answer: {problems[0]}")
-    raise MalformedAnswer(f"no JSON call verdicts in the model's answer: {_excerpt(text)}")
+    return _best_items(text, lambda data: _call_verdicts_from(data, call_ids), "call verdict")
 
 
 def _call_verdicts_from(data: Any, call_ids: Sequence[int]) -> tuple[list[CallVerdict], list[str]]:

@@ -29,7 +29,8 @@ from debugger.llm import LLMClient
 from debugger.prompts import FailureContext, failure_context, function_source
 from repair.apply import apply_patch, snapshot_hashes
 from repair.diff import unified_diff
-from repair.fix import RETRY_TEMPERATURE, Candidate, FixReport, Progress, apply_edits_in_memory, fix_project
+from repair.fix import (RETRY_TEMPERATURE, Candidate, FixReport, Progress, apply_edits_in_memory, failing_tests,
+                        fix_project)
 from repair.patch import PatchError
 from repair.scratch import scratch_copy
 from repair.strategy import located
@@ -56,9 +57,7 @@ def fix_decomposed(root: Path, config: Config, test_ids=(), *, client: LLMClient
 
     progress("running the tests to find a function to decompose")
     loc, _coverage = located(root, config)
-    failing = [o.nodeid for o in loc.outcomes if o.bad]
-    if test_ids:
-        failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
+    failing = failing_tests(loc.outcomes, test_ids)
     if not failing:
         return fix_project(root, plain, test_ids, client=client, progress=progress)
     run = trace_tests(root, failing, files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,

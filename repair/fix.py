@@ -90,9 +90,7 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
 
     progress("running the tests with per-test coverage")
     loc, coverage = located(root, config)
-    failing = [o.nodeid for o in loc.outcomes if o.bad]
-    if test_ids:
-        failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
+    failing = failing_tests(loc.outcomes, test_ids)
     if not failing:
         return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
                          seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes)
@@ -166,6 +164,14 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
     return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
                      usage=client.usage, seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes,
                      hierarchy=plan.hierarchy)
+
+
+def failing_tests(outcomes, test_ids=()) -> list[str]:
+    """Node ids of the failing tests, limited to those the given ids name (a file, a class, a test)."""
+    failing = [o.nodeid for o in outcomes if o.bad]
+    if test_ids:
+        failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
+    return failing
 
 
 def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
