@@ -55,14 +55,17 @@ def _calls_to_show(calls: tuple[CallRecord, ...]) -> set[int]:
     return shown
 
 
-def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict) -> Panel:
+def _signature_and_result(call: CallRecord) -> tuple[str, Text]:
     args = ", ".join(f"{k}={v}" for k, v in call.args.items())
     if not call.finished:
-        result = Text(" stopped here (timeout)", "bold red")
-    elif call.raised:
-        result = Text(f" raised {call.raised}", "red")
-    else:
-        result = Text(f" -> {call.returned}", "cyan")
+        return args, Text(" stopped here (timeout)", "bold red")
+    if call.raised:
+        return args, Text(f" raised {call.raised}", "red")
+    return args, Text(f" -> {call.returned}", "cyan")
+
+
+def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict) -> Panel:
+    args, result = _signature_and_result(call)
     title = Text.assemble(("  " * call.depth), (f"{info.qualname}({args})", "bold"), result,
                           _function_verdict(verdicts.get((info.key, None))))
     table = Table(show_header=False, box=None, pad_edge=False, expand=False)
@@ -111,13 +114,7 @@ def render_call_tree(console: Console, trace: TestTrace, verdicts: dict | None =
             continue
         info = functions.get(call.function)
         name = info.qualname if info else call.function
-        args = ", ".join(f"{k}={v}" for k, v in call.args.items())
-        if not call.finished:
-            result = Text(" stopped here (timeout)", "bold red")
-        elif call.raised:
-            result = Text(f" raised {call.raised}", "red")
-        else:
-            result = Text(f" -> {call.returned}", "cyan")
+        args, result = _signature_and_result(call)
         console.print(Text.assemble("  " + "  " * call.depth, (f"{name}({args})", "bold"), result,
                                     _function_verdict(verdicts.get((call.function, None)))))
 
