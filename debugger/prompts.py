@@ -86,7 +86,7 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
     for call in calls:
         args = ", ".join(f"{k}={v}" for k, v in call.args.items())
         if not call.finished:
-            result = "did not finish (stopped by the timeout)"
+            result = "did not return (stopped by the timeout, or by a RecursionError)"
         elif call.raised:
             result = f"raised {call.raised}"
         else:

@@ -300,3 +300,23 @@ def test_a_hot_function_does_not_starve_the_others(module, backend):
     assert any(c.function.endswith("::total") and c.visits for c in calls)
     inner = [c for c in calls if c.function.endswith("::inner")]
     assert len([c for c in inner if c.visits]) == 3
+
+
+FOREVER = '''
+def forever(n):
+    return forever(n + 1)
+'''
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_endless_recursion_keeps_the_calls_it_recorded(tmp_path, backend):
+    path = tmp_path / "forever.py"
+    path.write_text(FOREVER)
+    spec = importlib.util.spec_from_file_location(f"forever_{backend}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    calls, _ = record(tmp_path, functions_in(FOREVER, "forever.py"), mod.forever, 0, backend=backend,
+                      max_calls=5)
+    full = [c for c in calls if c.visits]
+    assert [c.args["n"] for c in full] == ["0", "1", "2", "3", "4"]
+    assert [c.depth for c in full] == [0, 1, 2, 3, 4]

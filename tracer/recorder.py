@@ -134,9 +134,13 @@ class Call:
             for b, n in sorted(self.counts.items())
             if n > limit
         )
+        visits = list(self.visits)
+        if self.open is not None:  # a call that never ended: its last visit, without an after
+            block, n, before, _entry = self.open
+            visits.append(BlockVisit(block, n, before, {}))
         return CallRecord(
             id=self.id, parent=self.parent, function=self.target.info.key, depth=self.depth,
-            args=self.args, visits=tuple(self.visits), elided=elided, returned=self.returned,
+            args=self.args, visits=tuple(visits), elided=elided, returned=self.returned,
             raised=self.raised, raised_line=self.raised_line, exit_locals=self.exit_locals,
             finished=self.finished,
         )
@@ -233,7 +237,9 @@ class Recorder:
             frame = frame.f_back
 
     def records(self, elided_open_ended: bool = False) -> tuple[list[CallRecord], int]:
-        calls = list(self.done)
+        # Calls still open never reported their end: a RecursionError inside the trace
+        # function makes CPython drop the tracer. What they recorded is kept, unfinished.
+        calls = list(self.done) + [c for c in self.open_calls.values() if c.full]
         for target in self._by_location.values():
             calls.extend(target.light_tail)
         calls.sort(key=lambda c: c.id)
@@ -241,6 +247,7 @@ class Recorder:
 
     def used_functions(self) -> list[FunctionInfo]:
         keys = {c.target.info.key for c in self.done}
+        keys.update(c.target.info.key for c in self.open_calls.values() if c.full)
         keys.update(t.info.key for t in self._by_location.values() if t.light_tail)
         return [self.functions[k] for k in sorted(keys)]
 
