@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -33,3 +34,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     full_env = dict(os.environ, NO_COLOR="1", COLUMNS="160", **(env or {}))
     return subprocess.run([sys.executable, "-m", "debugger.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def mocks(*answers: str) -> dict:
+    """Environment that makes the CLI's model answer with these texts, in order (litellm's mock_response)."""
+    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
+from conftest import mocks, run_cli
 
 MODEL = ["--model", "openai/mock", "--cache", "off"]
 
@@ -74,10 +74,6 @@ def inlined() -> str:
     original = (Path(__file__).resolve().parent.parent / "fixtures/ledger/ledger/report.py").read_text()
     function = original[original.index("def monthly_report"):]
     return "```python\n" + function.replace("+ abs(amount)", "- abs(amount)") + "```"
-
-
-def mocks(*answers: str) -> dict:
-    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers))}
 
 
 def test_split_is_debugged_bottom_up_and_the_patch_brings_the_helpers(fixture_copy):

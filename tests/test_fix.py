@@ -6,7 +6,7 @@ import hashlib
 import json
 import subprocess
 
-from conftest import run_cli
+from conftest import mocks, run_cli
 
 MODEL = ["--model", "openai/mock-model", "--cache", "off"]
 
@@ -24,10 +24,6 @@ VERDICTS_MEAN = json.dumps([
     {"block": 0, "correct": True, "explanation": "starts the sum at zero"},
     {"block": 3, "correct": False, "explanation": "divides by len(values) + 1 instead of len(values)"},
 ])
-
-
-def mocks(*answers: str) -> dict:
-    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers))}
 
 
 def tree_digest(root) -> dict:

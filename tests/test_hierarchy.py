@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, mocks, run_cli
 from debugger.answers import MalformedAnswer, parse_call_verdicts
 from debugger.callgraph import bottom_up, call_tree, failing_path, raising_chain
 from debugger.config import Config
@@ -257,7 +257,7 @@ def test_checks_that_fail_on_the_unpatched_code_are_dropped(shipping):
 
 def test_helper_pair_judged_wrong_makes_the_patch_touch_the_helper_only(fixture_copy):
     root = fixture_copy("shipping")
-    env = {"TRACEFIX_MOCK_RESPONSES": json.dumps([HELPER_WRONG, "[]", "[]", to_grams_code()])}
+    env = mocks(HELPER_WRONG, "[]", "[]", to_grams_code())
     result = run_cli("fix", str(root), "--model", "openai/mock", "--cache", "off", "--strategy", "hierarchical",
                      env=env, timeout=240)
     assert result.returncode == 0, result.stderr
@@ -273,7 +273,7 @@ def test_helper_pair_judged_wrong_makes_the_patch_touch_the_helper_only(fixture_
 def test_flat_strategy_asks_no_call_verdicts_and_follows_the_ranking(fixture_copy):
     root = fixture_copy("shipping")
     # The first target is the caller; a to_grams answer for it is no fix of parcel_weight.
-    env = {"TRACEFIX_MOCK_RESPONSES": json.dumps(["[]", "[]", to_grams_code()])}
+    env = mocks("[]", "[]", to_grams_code())
     result = run_cli("fix", str(root), "--model", "openai/mock", "--cache", "off", "--strategy", "flat",
                      "--max-iters", "1", "--format", "json", env=env, timeout=240)
     report = json.loads(result.stdout)
@@ -284,7 +284,7 @@ def test_flat_strategy_asks_no_call_verdicts_and_follows_the_ranking(fixture_cop
 
 def test_json_report_carries_the_bottom_up_verdicts(fixture_copy):
     root = fixture_copy("shipping")
-    env = {"TRACEFIX_MOCK_RESPONSES": json.dumps([HELPER_WRONG, "[]", "[]", to_grams_code()])}
+    env = mocks(HELPER_WRONG, "[]", "[]", to_grams_code())
     result = run_cli("fix", str(root), "--model", "openai/mock", "--cache", "off", "--format", "json",
                      env=env, timeout=240)
     report = json.loads(result.stdout)

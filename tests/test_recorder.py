@@ -54,13 +54,19 @@ SOURCE = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def module(tmp_path):
-    path = tmp_path / "mod_under_test.py"
-    path.write_text(SOURCE)
-    spec = importlib.util.spec_from_file_location(f"mod_{id(path)}", path)
+def load(root: Path, name: str, source: str):
+    """Write `source` as root/<name>.py and import it under a unique module name."""
+    path = root / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"{name}_{id(path)}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def module(tmp_path):
+    mod = load(tmp_path, "mod_under_test", SOURCE)
     functions = [f for f in functions_in(SOURCE, "mod_under_test.py") if f.name != "untraced_helper"]
     return tmp_path, mod, functions
 
@@ -212,11 +218,7 @@ def build(n):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_multiline_statement_is_one_visit(tmp_path, backend):
-    path = tmp_path / "multi.py"
-    path.write_text(MULTILINE)
-    spec = importlib.util.spec_from_file_location(f"multi_{backend}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load(tmp_path, "multi", MULTILINE)
     functions = functions_in(MULTILINE, "multi.py")
     calls, _ = record(tmp_path, functions, mod.build, 3, backend=backend)
     (call,) = calls
@@ -239,11 +241,7 @@ def same_trace_function():
 def test_settrace_keeps_one_trace_function_per_recorded_frame(tmp_path):
     # A trace function answers every event with the function for the next one; answering
     # with a new object (a fresh bound method) costs an allocation and a swap per line.
-    path = tmp_path / "own_trace.py"
-    path.write_text(OWN_TRACE)
-    spec = importlib.util.spec_from_file_location("own_trace", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load(tmp_path, "own_trace", OWN_TRACE)
     (call,), _ = record(tmp_path, functions_in(OWN_TRACE, "own_trace.py"), mod.same_trace_function,
                         backend="settrace")
     assert call.returned == "True"
@@ -310,11 +308,7 @@ def forever(n):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_endless_recursion_keeps_the_calls_it_recorded(tmp_path, backend):
-    path = tmp_path / "forever.py"
-    path.write_text(FOREVER)
-    spec = importlib.util.spec_from_file_location(f"forever_{backend}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load(tmp_path, "forever", FOREVER)
     calls, _ = record(tmp_path, functions_in(FOREVER, "forever.py"), mod.forever, 0, backend=backend,
                       max_calls=5)
     full = [c for c in calls if c.visits]
