@@ -27,15 +27,14 @@ from debugger.config import Config
 from debugger.hierarchy import path_of
 from debugger.llm import LLMClient
 from debugger.prompts import FailureContext, failure_context, function_source
-from repair.apply import apply_patch, snapshot_hashes
+from repair.apply import apply_patch
 from repair.diff import unified_diff
 from repair.fix import (RETRY_TEMPERATURE, Candidate, FixReport, Progress, apply_edits_in_memory, failing_tests,
-                        fix_project)
+                        fix_project, run_setup)
 from repair.patch import PatchError
 from repair.scratch import scratch_copy
 from repair.strategy import located
 from repair.validate import Outcome, TestSettings, validate, write_edited
-from tracer.project import source_files
 from tracer.records import FunctionInfo, TestTrace
 from tracer.runner import TestOutcome, run_tests
 from tracer.tracing import trace_tests
@@ -51,9 +50,7 @@ def fix_decomposed(root: Path, config: Config, test_ids=(), *, client: LLMClient
     started = time.perf_counter()
     root = Path(root).resolve()
     plain = replace(config, decompose=False)
-    sources = source_files(root, list(config.include), list(config.exclude))
-    hashes = snapshot_hashes(root, sources)
-    settings = TestSettings(config.test_timeout, config.run_timeout, tuple(config.pytest_args))
+    sources, hashes, settings = run_setup(root, config)
 
     progress("running the tests to find a function to decompose")
     loc, _coverage = located(root, config)

@@ -84,9 +84,7 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         return fix_decomposed(root, config, test_ids, client=client, progress=progress)
     started = time.perf_counter()
     root = Path(root).resolve()
-    sources = source_files(root, list(config.include), list(config.exclude))
-    hashes = snapshot_hashes(root, sources)
-    settings = TestSettings(config.test_timeout, config.run_timeout, tuple(config.pytest_args))
+    sources, hashes, settings = run_setup(root, config)
 
     progress("running the tests with per-test coverage")
     loc, coverage = located(root, config)
@@ -164,6 +162,14 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
     return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
                      usage=client.usage, seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes,
                      hierarchy=plan.hierarchy)
+
+
+def run_setup(root: Path, config: Config) -> tuple[list[str], dict[str, str], TestSettings]:
+    """What every repair run fixes at its start: the editable files, their hashes (so --apply
+    can refuse files that change meanwhile) and the test settings."""
+    sources = source_files(root, list(config.include), list(config.exclude))
+    return sources, snapshot_hashes(root, sources), TestSettings(config.test_timeout, config.run_timeout,
+                                                                 tuple(config.pytest_args))
 
 
 def failing_tests(outcomes, test_ids=()) -> list[str]:
