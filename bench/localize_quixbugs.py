@@ -28,31 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import CORPUS_DIR, load_records, write_visible as write_record  # noqa: E402,F401
 
 from tracer.localize import locate, statement_starts  # noqa: E402
 from tracer.runner import run_tests  # noqa: E402
 
-CORPUS = Path("/work/shared/corpus/quixbugs.jsonl")
+CORPUS = CORPUS_DIR / "quixbugs.jsonl"
 
 
 def records(limit: int | None, ids: list[str] | None):
-    out = []
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
-        if ids and not any(i in rec["id"] for i in ids):
-            continue
-        out.append(rec)
-    return out[:limit] if limit else out
-
-
-def write_record(rec: dict, root: Path) -> Path:
-    root.mkdir(parents=True)
-    (root / f"{rec['module_name']}.py").write_text(rec["buggy_code"], encoding="utf-8")
-    for rel, text in rec.get("support_files", {}).items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    (root / rec["test_file_name"]).write_text(rec["test_code"], encoding="utf-8")
-    return root
+    return load_records(CORPUS, ids=ids)[:limit] if limit else load_records(CORPUS, ids=ids)
 
 
 def _is_code(text: str) -> bool:

@@ -32,13 +32,15 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from corpus import CORPUS_DIR, hidden_tests_pass, write_visible  # noqa: E402
 from debugger.config import Config  # noqa: E402
 from repair.fix import fix_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path("/work/shared/corpus/ldb_seeds.jsonl")
+CORPUS = CORPUS_DIR / "ldb_seeds.jsonl"
 FIXTURES = ("average", "bank", "cart", "flatten", "search", "shipping")
 STRATEGIES = ("flat", "hierarchical")
 
@@ -49,20 +51,6 @@ def fixture_case(name: str, work: Path) -> dict:
     dest = work / "fixtures" / name
     shutil.copytree(ROOT / "fixtures" / name, dest, ignore=shutil.ignore_patterns("__pycache__", ".tracefix"))
     return {"id": f"fixture/{name}", "kind": "fixture", "root": dest}
-
-
-def seed_project(record: dict, dest: Path) -> Path:
-    """The buggy file, its support files and the visible tests as a pytest project."""
-    dest.mkdir(parents=True)
-    (dest / f"{record['module_name']}.py").write_text(record["buggy_code"], encoding="utf-8")
-    for rel, text in (record.get("support_files") or {}).items():
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dest / rel).write_text(text, encoding="utf-8")
-    tests = [f"from {record['module_name']} import *  # noqa: F401,F403\n"]
-    for i, line in enumerate(record["given_tests"]):
-        tests.append(f"\n\ndef test_given_{i}():\n    {line.strip()}\n")
-    (dest / "test_given.py").write_text("".join(tests), encoding="utf-8")
-    return dest
 
 
 def visible_tests_fail(root: Path) -> bool:
@@ -95,7 +83,7 @@ def seed_cases(limit: int, work: Path, rng_seed: int) -> list[dict]:
             if taken >= wanted:
                 break
             dest = work / "seeds" / record["id"].replace("/", "_")
-            seed_project(record, dest)
+            write_visible(record, dest)
             if not visible_tests_fail(dest):
                 shutil.rmtree(dest)
                 continue
@@ -128,25 +116,10 @@ def repair(case: dict, strategy: str, config: Config, work: Path) -> dict:
                                 if c.outcome is not None and c.outcome.accepted), None),
     }
     if case["kind"] == "seed":
-        result["hidden_pass"] = hidden_pass(case["record"], report.edited if report and report.status == "fixed"
-                                            else {}, work / "score" / strategy / case["root"].name)
+        edited = report.edited if report and report.status == "fixed" else {}
+        result["hidden_pass"] = hidden_tests_pass(case["record"], work / "score" / strategy / case["root"].name,
+                                                  edited)
     return result
-
-
-def hidden_pass(record: dict, edited: dict[str, str], dest: Path) -> bool:
-    """Whether the hidden tests pass on the buggy file with the accepted patch (if any)."""
-    seed_project(record, dest)
-    (dest / "test_given.py").unlink()
-    for rel, text in edited.items():
-        (dest / rel).write_text(text, encoding="utf-8")
-    (dest / record["test_file_name"]).write_text(record["test_code"], encoding="utf-8")
-    try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", record["test_file_name"]],
-                             cwd=dest, capture_output=True, text=True, timeout=120,
-                             env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-    except subprocess.TimeoutExpired:
-        return False
-    return run.returncode == 0
 
 
 # --- the table ---------------------------------------------------------------------------------

@@ -243,7 +243,8 @@ def fix(
     api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
     max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
     candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
-    strategy: Optional[str] = typer.Option(None, help="auto, flat or hierarchical."),
+    strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, or baseline (no trace: code, "
+                                                      "tests and errors only)."),
     decompose: bool = typer.Option(False, "--decompose",
                                    help="Split a long (>40 lines) failing function into helpers first, then debug "
                                         "them bottom-up."),

@@ -22,7 +22,7 @@ except ImportError:  # Python 3.10: the same parser, packaged as tomli
 
 from debugger.errors import TracefixError
 
-STRATEGIES = ("auto", "flat", "hierarchical")
+STRATEGIES = ("auto", "flat", "hierarchical", "baseline")
 OFF = "off"
 
 
@@ -49,7 +49,7 @@ class Config:
     cost_budget: float | None = None  # USD for the whole run; None: unbounded
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
-    strategy: str = "auto"  # "auto" | "flat" | "hierarchical"
+    strategy: str = "auto"  # "auto" | "flat" | "hierarchical" | "baseline" (no trace)
     decompose: bool = False  # split a long monolithic failing function into helpers before debugging it
     keep_structure: bool = False  # with decompose: inline the fix back into the original function
     apply: bool = False  # write the validated patch into the project

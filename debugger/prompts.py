@@ -204,3 +204,39 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
 
     text = fit(build, count, budget)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+
+
+# --- the no-trace baseline (Self-Debugging style) ---------------------------------------------
+
+BASELINE_SYSTEM = "You are a careful Python programmer. You fix bugs in code so that its tests pass."
+
+
+def self_repair_messages(path: str, source: str, failures: list[FailureContext],
+                         count: Callable[[str], int], budget: int,
+                         previous: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Messages asking for the whole corrected file from the code, the failing tests and their
+    errors alone: no trace and no verdicts. `previous` holds (rejected file, what the tests said)."""
+
+    def build(max_failures: int, max_previous: int) -> str:
+        parts = [f"## File {path}", "```python", source.rstrip("\n"), "```"]
+        for failure in failures[:max_failures]:
+            parts.append(f"## Failing test {failure.nodeid}")
+            if failure.test_source:
+                parts += ["```python", failure.test_source, "```"]
+            parts += ["Error:", "```", failure.error_tail or failure.message, "```"]
+        for code, result in (previous or [])[-max_previous:] if max_previous else []:
+            parts += ["## A previous attempt that was rejected", "```python", code.rstrip("\n"), "```",
+                      f"Result: {result}"]
+        parts += ["## Task",
+                  f"The code in {path} has a bug: the tests above fail. Find it. Reply with one sentence "
+                  f"naming the bug, then the complete corrected file {path} in one ```python code block. "
+                  "Keep every function's name and parameters; change as little as possible. Do not change "
+                  "the tests."]
+        return "\n".join(parts)
+
+    text = ""
+    for max_failures, max_previous in ((3, 2), (2, 1), (1, 1), (1, 0)):
+        text = build(max_failures, max_previous)
+        if count(text) <= budget:
+            break
+    return [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": text}]

@@ -82,6 +82,10 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         from repair.decompose import fix_decomposed  # it runs fix_project on the split copy
 
         return fix_decomposed(root, config, test_ids, client=client, progress=progress)
+    if config.strategy == "baseline":
+        from repair.baseline import fix_baseline  # it reuses this module's records
+
+        return fix_baseline(root, config, test_ids, client=client, progress=progress)
     started = time.perf_counter()
     root = Path(root).resolve()
     sources, hashes, settings = run_setup(root, config)

@@ -1,0 +1,256 @@
+"""Repair rate, tokens and time on real bug corpora: tracefix's strategies against a no-trace baseline.
+
+    python bench/run_corpus.py /work/shared/corpus/quixbugs.jsonl \
+        /work/shared/corpus/ldb_seeds.jsonl:source=LDB-seeds-humaneval,meta.generator_model=gpt-3.5-turbo-0613 \
+        --model openai/qwen2.5-coder-1.5b --api-base http://127.0.0.1:8080/v1 \
+        [--strategy baseline,flat,hierarchical] [--limit N] [--ids a,b] [--jobs 1] \
+        [--max-iters 2] [--out bench/corpus_results.jsonl] [--report-only]
+
+A corpus argument is a JSONL path, optionally followed by `:field=value,...` filters on
+(dotted) record fields. Records are taken from the corpora in turn (one from each, then the
+next), so a run cut short still covers all of them.
+
+Honesty rules (the corpus README's): each record is written into a temp dir as a tiny
+project holding the buggy file and the *visible* tests only (a seed's `given_tests`;
+QuixBugs' own test file, it has no split). Every strategy repairs its own fresh copy of
+that project with the same model, iteration budget and validation, the response cache off.
+Only then, once, is the result scored on the hidden `test_code`; no strategy ever sees it.
+
+Strategies: `baseline` is plain self-repair (code + failing tests + errors, no trace,
+`repair.baseline`); `flat` and `hierarchical` are tracefix's (`repair.fix`). The strategies of
+one record run back to back, in an order that rotates from record to record, so drift on a
+noisy machine hits them alike. Every outcome is one JSONL row in `--out`; a rerun with the
+same `--out` skips the (record, strategy) pairs already there, so an interrupted run resumes.
+The table at the end counts only records every strategy finished (paired comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from corpus import hidden_tests_pass, load_records, write_visible  # noqa: E402
+from debugger.config import Config  # noqa: E402
+from repair.fix import fix_project  # noqa: E402
+from tracer.runner import run_tests  # noqa: E402
+
+STRATEGIES = ("baseline", "flat", "hierarchical")
+
+
+# --- which records ------------------------------------------------------------------------------
+
+def parse_corpus_arg(arg: str) -> tuple[Path, dict[str, str]]:
+    """"path.jsonl:field=value,meta.x=y" -> (path, filters)."""
+    path, _, spec = arg.partition(":")
+    filters = {}
+    for item in filter(None, spec.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"run_corpus: filter {item!r} is not field=value")
+        filters[key.strip()] = value.strip()
+    if not Path(path).is_file():
+        raise SystemExit(f"run_corpus: no corpus file {path}")
+    return Path(path), filters
+
+
+def interleave(groups: list[list[dict]]) -> list[dict]:
+    """One record from each corpus in turn."""
+    out = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        out += [g[i] for g in groups if i < len(g)]
+    return out
+
+
+# --- one record -------------------------------------------------------------------------------
+
+def failure_kind(outcomes) -> str:
+    """The bug's category as the buggy code shows it on the visible tests."""
+    bad = [o for o in outcomes if o.bad]
+    if any(o.outcome == "timeout" for o in bad):
+        return "hangs"
+    if all(o.message.startswith(("AssertionError", "assert")) for o in bad):
+        return "wrong result"
+    return "raises"
+
+
+def run_record(record: dict, strategies: list[str], config: Config, work: Path, done: set[tuple[str, str]],
+               rotation: int):
+    """Yields one row per strategy not yet done, as each finishes."""
+    visible = write_visible(record, work / "visible" / _slug(record["id"]))
+    before = run_tests(visible, test_timeout=config.test_timeout, run_timeout=config.run_timeout)
+    base = {"id": record["id"], "source": record.get("source", ""), "model": config.model,
+            "max_iters": config.max_iters, "python": sys.version.split()[0]}
+    todo = [s for s in strategies if (record["id"], s) not in done]
+    if not any(o.bad for o in before.outcomes):
+        why = before.crashed or "the visible tests pass on the buggy code: nothing to repair"
+        yield from (dict(base, strategy=s, status="skipped", error=why) for s in todo)
+        return
+    base["category"] = failure_kind(before.outcomes)
+    order = todo[rotation % len(todo):] + todo[:rotation % len(todo)] if todo else []
+    for strategy in order:
+        yield repair(record, strategy, config, visible, work, base)
+
+
+def repair(record: dict, strategy: str, config: Config, visible: Path, work: Path, base: dict) -> dict:
+    root = work / "runs" / strategy / visible.name
+    shutil.copytree(visible, root)
+    started = time.perf_counter()
+    report, error = None, ""
+    try:
+        report = fix_project(root, replace(config, strategy=strategy))
+    except Exception as exc:  # a model or environment failure: no fix, and said so in the row
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    seconds = round(time.perf_counter() - started, 1)
+    usage = report.usage if report is not None else None
+    fixed = report is not None and report.status == "fixed"
+    edited = report.edited if fixed else {}
+    return dict(
+        base, strategy=strategy, status=report.status if report else "error", error=error,
+        calls=usage.calls if usage else 0, prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0, seconds=seconds,
+        candidates=len(report.candidates) if report else 0,
+        fixed_in=next((c.function for c in report.candidates if c.outcome and c.outcome.accepted), None)
+        if fixed else None,
+        hidden_pass=hidden_tests_pass(record, work / "score" / strategy / visible.name, edited,
+                                      test_timeout=config.test_timeout),
+        diff=report.diff if fixed else "")
+
+
+def _slug(record_id: str) -> str:
+    return record_id.replace("/", "_")
+
+
+# --- the table --------------------------------------------------------------------------------
+
+def load_rows(path: Path | None) -> list[dict]:
+    if path is None or not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by an interrupted run: that pair runs again
+            continue
+    return rows
+
+
+def paired(rows: list[dict], strategies: list[str]) -> list[dict]:
+    """Rows of the records every strategy finished, skipped records left out."""
+    latest = {(r["id"], r["strategy"]): r for r in rows if r["strategy"] in strategies}
+    complete = {i for i, _ in latest if all((i, s) in latest for s in strategies)}
+    return [r for (i, _), r in latest.items() if i in complete and r["status"] != "skipped"]
+
+
+def summary(rows: list[dict], strategies: list[str]) -> str:
+    rows = paired(rows, strategies)
+    records = len({r["id"] for r in rows})
+    lines = [f"{records} records, every strategy on each (paired).", "",
+             "| strategy | fixed / attempted | repair rate | hidden tests pass (pass@1) | calls / bug "
+             "| prompt tok / bug | completion tok / bug | tokens / fixed bug | median s / bug | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for strategy in strategies:
+        mine = [r for r in rows if r["strategy"] == strategy]
+        n = len(mine) or 1
+        fixed = sum(r["status"] == "fixed" for r in mine)
+        hidden = sum(bool(r.get("hidden_pass")) for r in mine)
+        tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in mine)
+        lines.append(
+            f"| {strategy} | {fixed}/{len(mine)} | {fixed / n:.0%} | {hidden}/{len(mine)} ({hidden / n:.0%}) "
+            f"| {sum(r['calls'] for r in mine) / n:.1f} | {sum(r['prompt_tokens'] for r in mine) / n:,.0f} "
+            f"| {sum(r['completion_tokens'] for r in mine) / n:,.0f} "
+            f"| {f'{tokens / fixed:,.0f}' if fixed else '-'} "
+            f"| {statistics.median(r['seconds'] for r in mine) if mine else 0:.0f} "
+            f"| {sum(r['status'] == 'error' for r in mine)} |")
+    for key, title in (("source", "corpus"), ("category", "bug category (how the buggy code fails)")):
+        groups = sorted({r.get(key) or "-" for r in rows})
+        lines += ["", f"| {title} | records | " + " | ".join(f"{s} fixed" for s in strategies) + " |",
+                  "|---|---|" + "---|" * len(strategies)]
+        for group in groups:
+            mine = [r for r in rows if (r.get(key) or "-") == group]
+            cells = []
+            for strategy in strategies:
+                these = [r for r in mine if r["strategy"] == strategy]
+                cells.append(f"{sum(r['status'] == 'fixed' for r in these)}/{len(these)}")
+            lines.append(f"| {group} | {len({r['id'] for r in mine})} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpora", nargs="+", help="path.jsonl[:field=value,...]")
+    parser.add_argument("--model")
+    parser.add_argument("--api-base")
+    parser.add_argument("--strategy", default=",".join(STRATEGIES), help="comma-separated (default: all three)")
+    parser.add_argument("--limit", type=int, help="records per corpus")
+    parser.add_argument("--ids", help="comma-separated substrings of record ids")
+    parser.add_argument("--jobs", type=int, default=1, help="records repaired at once (default 1)")
+    parser.add_argument("--max-iters", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=768, help="completion tokens per model call")
+    parser.add_argument("--token-budget", type=int, default=6000, help="prompt tokens per model call")
+    parser.add_argument("--test-timeout", type=float, default=5.0)
+    parser.add_argument("--request-timeout", type=float, default=float(os.environ.get("TRACEFIX_REQUEST_TIMEOUT",
+                                                                                     900)))
+    parser.add_argument("--out", type=Path, help="JSONL of every outcome; resumed from when it exists")
+    parser.add_argument("--report-only", action="store_true", help="print the table from --out and stop")
+    args = parser.parse_args(argv)
+
+    strategies = [s for s in args.strategy.split(",") if s]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise SystemExit(f"run_corpus: unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+    rows = load_rows(args.out)
+    if args.report_only:
+        print(summary(rows, strategies))
+        return 0
+    if not args.model:
+        raise SystemExit("run_corpus: --model is required (or --report-only)")
+    ids = args.ids.split(",") if args.ids else None
+    groups = []
+    for arg in args.corpora:
+        path, where = parse_corpus_arg(arg)
+        groups.append(load_records(path, where, ids)[:args.limit])
+    records = interleave(groups)
+    done = {(r["id"], r["strategy"]) for r in rows}
+    todo = [r for r in records if any((r["id"], s) not in done for s in strategies)]
+    print(f"{len(records)} records, {len(records) - len(todo)} already done in {args.out}", file=sys.stderr)
+
+    config = Config(model=args.model, api_base=args.api_base, cache_dir=None, max_iters=args.max_iters,
+                    max_tokens=args.max_tokens, token_budget=args.token_budget,
+                    request_timeout=args.request_timeout, retries=1, test_timeout=args.test_timeout,
+                    run_timeout=300.0)
+    lock = threading.Lock()
+    with tempfile.TemporaryDirectory(prefix="tracefix-corpus-") as tmp:
+        def one(indexed: tuple[int, dict]) -> None:
+            index, record = indexed
+            for row in run_record(record, strategies, config, Path(tmp) / str(index), done, index):
+                with lock:
+                    rows.append(row)
+                    print(json.dumps({k: v for k, v in row.items() if k != "diff"}), file=sys.stderr, flush=True)
+                    if args.out:
+                        with open(args.out, "a", encoding="utf-8") as handle:
+                            handle.write(json.dumps(row) + "\n")
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(one, enumerate(todo)))
+    print(summary(rows, strategies))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""bench/run_corpus.py: the corpus projects keep hidden tests hidden, runs resume, the table counts right."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from debugger.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import corpus  # noqa: E402
+import run_corpus  # noqa: E402
+
+SEED = {
+    "id": "seeds/demo/HumanEval_0", "source": "LDB-seeds-humaneval", "module_name": "prog", "entry_point": "double",
+    "buggy_code": "def double(x):\n    return x + 1\n\nassert double(3) == 6\n",
+    "fixed_code": "def double(x):\n    return x * 2\n",
+    "test_file_name": "test_hidden.py",
+    "test_code": "from prog import double\n\ndef test_hidden():\n    assert double(3) == 6\n    assert double(5) == 10\n",
+    "support_files": {}, "given_tests": ["assert double(2) == 4"],
+    "meta": {"generator_model": "gpt-3.5-turbo-0613", "suspect": None},
+}
+QUIX = {
+    "id": "quixbugs/halve", "source": "QuixBugs", "module_name": "halve", "entry_point": "halve",
+    "buggy_code": "def halve(x):\n    return x // 3\n", "fixed_code": "def halve(x):\n    return x // 2\n",
+    "test_file_name": "test_halve.py",
+    "test_code": "from halve import halve\n\ndef test_halve():\n    assert halve(8) == 4\n",
+    "support_files": {"data/table.txt": "1 2 3\n"},
+}
+
+
+def answer(body: str) -> str:
+    return f"The function is wrong.\n```python\n{body}```"
+
+
+def test_visible_project_holds_the_given_tests_and_never_the_hidden_ones(tmp_path):
+    root = corpus.write_visible(SEED, tmp_path / "seed")
+    assert sorted(p.name for p in root.iterdir()) == ["prog.py", "test_given.py"]
+    assert "assert double(2) == 4" in (root / "test_given.py").read_text()
+    # the generator's module-level assert would break every import: it is not program
+    assert (root / "prog.py").read_text() == "def double(x):\n    return x + 1\n\n"
+    quix = corpus.write_visible(QUIX, tmp_path / "quix")  # no split: its test file is the visible one
+    assert (quix / "test_halve.py").read_text() == QUIX["test_code"]
+    assert (quix / "data/table.txt").read_text() == "1 2 3\n"
+
+
+def test_records_are_filtered_by_field_and_id_and_suspects_are_left_out(tmp_path):
+    suspect = dict(SEED, id="seeds/demo/HumanEval_1", meta={"generator_model": "gpt-3.5-turbo-0613",
+                                                                 "suspect": "reference fails"})
+    other = dict(SEED, id="seeds/demo/HumanEval_2", meta={"generator_model": "codellama", "suspect": None})
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (SEED, suspect, other)))
+    ids = lambda records: [r["id"] for r in records]  # noqa: E731
+    assert ids(corpus.load_records(path)) == [SEED["id"], other["id"]]
+    assert ids(corpus.load_records(path, {"meta.generator_model": "gpt-3.5-turbo-0613"})) == [SEED["id"]]
+    assert ids(corpus.load_records(path, ids=["_2"])) == [other["id"]]
+    assert run_corpus.parse_corpus_arg(f"{path}:source=X,meta.a=b") == (path, {"source": "X", "meta.a": "b"})
+    with pytest.raises(SystemExit, match="no corpus file"):
+        run_corpus.parse_corpus_arg(str(tmp_path / "missing.jsonl"))
+
+
+def test_interleave_takes_one_record_from_each_corpus_in_turn():
+    assert run_corpus.interleave([[1, 2, 3], ["a"], [10, 20]]) == [1, "a", 10, 2, 20, 3]
+
+
+def mock_config(*answers: str) -> Config:
+    return Config(model="openai/mock-model", cache_dir=None, max_iters=1, test_timeout=5.0,
+                  mock_responses=answers)
+
+
+def test_a_fix_that_passes_only_the_visible_tests_is_scored_as_failing_the_hidden_ones(tmp_path):
+    # double(2) == 4 holds for x + x and x * x alike; the hidden double(3) == 6 tells them apart
+    overfit = answer("def double(x):\n    return x * x\n")
+    [row] = list(run_corpus.run_record(SEED, ["baseline"], mock_config(overfit), tmp_path, set(), 0))
+    assert row["status"] == "fixed" and row["hidden_pass"] is False
+    assert row["category"] == "wrong result" and row["calls"] == 1
+    right = answer("def double(x):\n    return 2 * x\n")
+    [row] = list(run_corpus.run_record(SEED, ["baseline"], mock_config(right), tmp_path / "again", set(), 0))
+    assert row["status"] == "fixed" and row["hidden_pass"] is True
+    assert "+    return 2 * x" in row["diff"]
+
+
+def test_traced_strategy_runs_on_a_corpus_record_and_no_fix_scores_false(tmp_path):
+    verdicts = json.dumps([{"block": 0, "correct": False, "explanation": "divides by 3"}])
+    right = answer("def halve(x):\n    return x // 2\n")
+    [row] = list(run_corpus.run_record(QUIX, ["flat"], mock_config(verdicts, right), tmp_path, set(), 0))
+    assert (row["status"], row["hidden_pass"], row["fixed_in"], row["calls"]) == ("fixed", True, "halve.py::halve", 2)
+    [row] = list(run_corpus.run_record(QUIX, ["baseline"], mock_config("no code here"), tmp_path / "b", set(), 0))
+    assert (row["status"], row["hidden_pass"]) == ("no_fix", False)
+
+
+def test_done_pairs_are_skipped_and_a_record_with_nothing_failing_is_marked_skipped(tmp_path):
+    right = answer("def halve(x):\n    return x // 2\n")
+    rows = list(run_corpus.run_record(QUIX, ["baseline", "flat"], mock_config(right), tmp_path,
+                                      {(QUIX["id"], "flat")}, 0))
+    assert [r["strategy"] for r in rows] == ["baseline"]
+    passing = dict(QUIX, buggy_code=QUIX["fixed_code"])
+    rows = list(run_corpus.run_record(passing, ["baseline"], mock_config(), tmp_path / "p", set(), 0))
+    assert rows[0]["status"] == "skipped" and "nothing to repair" in rows[0]["error"]
+
+
+def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
+    def row(i, strategy, status, p=100, c=20, seconds=10.0, category="wrong result"):
+        return {"id": i, "strategy": strategy, "status": status, "source": "Q", "category": category, "calls": 2,
+                "prompt_tokens": p, "completion_tokens": c, "seconds": seconds, "hidden_pass": status == "fixed"}
+
+    out = tmp_path / "rows.jsonl"
+    rows = [row("a", "baseline", "fixed"), row("a", "flat", "no_fix"), row("b", "baseline", "no_fix"),
+            row("b", "flat", "fixed", p=300, seconds=30.0), row("c", "baseline", "fixed")]  # c: flat never ran
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "d", "strat')
+    loaded = run_corpus.load_rows(out)
+    assert len(loaded) == 5
+    table = run_corpus.summary(loaded, ["baseline", "flat"])
+    assert table.startswith("2 records")
+    assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 | 10 | 0 |" in table
+    assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 | 20 | 0 |" in table
+    assert "| wrong result | 2 | 1/2 | 1/2 |" in table
+
+
+def test_report_only_prints_the_table_without_a_model(tmp_path, capsys):
+    out = tmp_path / "rows.jsonl"
+    out.write_text(json.dumps({"id": "a", "strategy": "baseline", "status": "fixed", "calls": 1, "prompt_tokens": 5,
+                               "completion_tokens": 5, "seconds": 1.0, "hidden_pass": True}) + "\n")
+    assert run_corpus.main(["x.jsonl", "--strategy", "baseline", "--out", str(out), "--report-only"]) == 0
+    assert "| baseline | 1/1 | 100% |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown strategy 'ldb'"):
+        run_corpus.main(["x.jsonl", "--strategy", "ldb", "--report-only"])
