@@ -4,7 +4,7 @@
         /work/shared/corpus/ldb_seeds.jsonl:source=LDB-seeds-humaneval,meta.generator_model=gpt-3.5-turbo-0613 \
         --model openai/qwen2.5-coder-1.5b --api-base http://127.0.0.1:8080/v1 \
         [--strategy baseline,flat,hierarchical] [--limit N] [--ids a,b] [--jobs 1] \
-        [--max-iters 2] [--out bench/corpus_results.jsonl] [--report-only]
+        [--max-iters 2] [--test-timeout 2] [--out bench/corpus_results.jsonl] [--report-only] [--per-record]
 
 A corpus argument is a JSONL path, optionally followed by `:field=value,...` filters on
 (dotted) record fields. Records are taken from the corpora in turn (one from each, then the
@@ -189,6 +189,24 @@ def summary(rows: list[dict], strategies: list[str]) -> str:
     return "\n".join(lines)
 
 
+def per_record(rows: list[dict], strategies: list[str]) -> str:
+    """One line per record: each strategy's outcome ("fixed", "fixed, hidden fail", "no fix")
+    with its calls and tokens."""
+    rows = paired(rows, strategies)
+    by = {(r["id"], r["strategy"]): r for r in rows}
+    lines = ["| record | category | " + " | ".join(strategies) + " |", "|---|---|" + "---|" * len(strategies)]
+    for record_id in dict.fromkeys(r["id"] for r in rows):
+        cells = []
+        for strategy in strategies:
+            r = by[(record_id, strategy)]
+            outcome = {"fixed": "fixed" if r.get("hidden_pass") else "fixed, hidden fail"}.get(
+                r["status"], r["status"].replace("_", " "))
+            cells.append(f"{outcome} ({r['calls']} calls, {r['prompt_tokens'] + r['completion_tokens']:,} tok)")
+        lines.append(f"| {record_id} | {by[(record_id, strategies[0])].get('category', '-')} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --- main -------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -208,6 +226,7 @@ def main(argv=None) -> int:
                                                                                      900)))
     parser.add_argument("--out", type=Path, help="JSONL of every outcome; resumed from when it exists")
     parser.add_argument("--report-only", action="store_true", help="print the table from --out and stop")
+    parser.add_argument("--per-record", action="store_true", help="also print every record's outcomes")
     args = parser.parse_args(argv)
 
     strategies = [s for s in args.strategy.split(",") if s]
@@ -216,7 +235,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"run_corpus: unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     rows = load_rows(args.out)
     if args.report_only:
-        print(summary(rows, strategies))
+        print(report(rows, strategies, args.per_record))
         return 0
     if not args.model:
         raise SystemExit("run_corpus: --model is required (or --report-only)")
@@ -248,8 +267,12 @@ def main(argv=None) -> int:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(one, enumerate(todo)))
-    print(summary(rows, strategies))
+    print(report(rows, strategies, args.per_record))
     return 0
+
+
+def report(rows: list[dict], strategies: list[str], with_records: bool) -> str:
+    return summary(rows, strategies) + ("\n\n" + per_record(rows, strategies) if with_records else "")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
                                     temperature=config.temperature if first
                                     else max(config.temperature, RETRY_TEMPERATURE))
             try:
-                code = extract_code(reply.text)
+                code = with_edges_of(original, extract_code(reply.text))
                 check_file_rewrite(original, code)
             except (MalformedAnswer, RejectedCandidate) as exc:
                 candidates.append(Candidate(iteration, path, reply.text.strip()[:2000], None, rejected=str(exc)))
@@ -99,6 +99,14 @@ def file_to_fix(failing: list[TestOutcome], sources: list[str]) -> str:
         return sources[0]
     raise TracefixError("the baseline strategy cannot tell which file to fix: the failing tests' tracebacks "
                         "name no source file")
+
+
+def with_edges_of(original: str, code: str) -> str:
+    """The answer with the original file's leading and trailing blank lines: a code fence drops
+    them, and the diff should show the fix, not whitespace."""
+    lead = original[:len(original) - len(original.lstrip("\n"))]
+    trail = original[len(original.rstrip("\n")):] or ""
+    return lead + code.strip("\n") + trail
 
 
 def check_file_rewrite(original: str, candidate: str) -> None:

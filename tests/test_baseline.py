@@ -9,7 +9,7 @@ import pytest
 from conftest import mocks, run_cli
 from debugger.config import Config
 from debugger.errors import TracefixError
-from repair.baseline import check_file_rewrite, file_to_fix
+from repair.baseline import check_file_rewrite, file_to_fix, with_edges_of
 from repair.fix import fix_project
 from debugger.answers import RejectedCandidate
 from tracer.runner import TestOutcome as Outcome
@@ -84,6 +84,11 @@ def test_file_rewrite_checks():
         check_file_rewrite(original, "def f(x):\n    return x\n")
     with pytest.raises(RejectedCandidate, match="does not parse"):
         check_file_rewrite(original, "def f(x:\n")
+
+
+def test_whole_file_answer_keeps_the_files_blank_edges_so_the_diff_shows_only_the_fix():
+    assert with_edges_of("\ndef f():\n    pass\n\n", "def f():\n    return 1\n") == "\ndef f():\n    return 1\n\n"
+    assert with_edges_of("def f():\n    pass", "def f():\n    return 1\n") == "def f():\n    return 1"
 
 
 def test_file_to_fix_follows_the_innermost_source_frame():

@@ -119,6 +119,9 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
     assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 | 10 | 0 |" in table
     assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 | 20 | 0 |" in table
     assert "| wrong result | 2 | 1/2 | 1/2 |" in table
+    records = run_corpus.per_record(loaded, ["baseline", "flat"])
+    assert "| b | wrong result | no fix (2 calls, 120 tok) | fixed (2 calls, 320 tok) |" in records
+    assert "| c |" not in records
 
 
 def test_report_only_prints_the_table_without_a_model(tmp_path, capsys):
