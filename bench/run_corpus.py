@@ -110,8 +110,9 @@ def repair(record: dict, strategy: str, config: Config, visible: Path, work: Pat
     shutil.copytree(visible, root)
     started = time.perf_counter()
     report, error = None, ""
+    log = config.log_path / f"{visible.name}.{strategy}.jsonl" if config.log_path else None
     try:
-        report = fix_project(root, replace(config, strategy=strategy))
+        report = fix_project(root, replace(config, strategy=strategy, log_path=log))
     except Exception as exc:  # a model or environment failure: no fix, and said so in the row
         error = f"{type(exc).__name__}: {exc}"[:300]
     seconds = round(time.perf_counter() - started, 1)
@@ -225,6 +226,7 @@ def main(argv=None) -> int:
     parser.add_argument("--request-timeout", type=float, default=float(os.environ.get("TRACEFIX_REQUEST_TIMEOUT",
                                                                                      900)))
     parser.add_argument("--out", type=Path, help="JSONL of every outcome; resumed from when it exists")
+    parser.add_argument("--log-dir", type=Path, help="keep every prompt and answer, one JSONL per record and strategy")
     parser.add_argument("--report-only", action="store_true", help="print the table from --out and stop")
     parser.add_argument("--per-record", action="store_true", help="also print every record's outcomes")
     args = parser.parse_args(argv)
@@ -252,7 +254,7 @@ def main(argv=None) -> int:
     config = Config(model=args.model, api_base=args.api_base, cache_dir=None, max_iters=args.max_iters,
                     max_tokens=args.max_tokens, token_budget=args.token_budget,
                     request_timeout=args.request_timeout, retries=1, test_timeout=args.test_timeout,
-                    run_timeout=300.0)
+                    run_timeout=300.0, log_path=args.log_dir.resolve() if args.log_dir else None)
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="tracefix-corpus-") as tmp:
         def one(indexed: tuple[int, dict]) -> None:

@@ -67,9 +67,9 @@ def test_interleave_takes_one_record_from_each_corpus_in_turn():
     assert run_corpus.interleave([[1, 2, 3], ["a"], [10, 20]]) == [1, "a", 10, 2, 20, 3]
 
 
-def mock_config(*answers: str) -> Config:
+def mock_config(*answers: str, **overrides) -> Config:
     return Config(model="openai/mock-model", cache_dir=None, max_iters=1, test_timeout=5.0,
-                  mock_responses=answers)
+                  mock_responses=answers, **overrides)
 
 
 def test_a_fix_that_passes_only_the_visible_tests_is_scored_as_failing_the_hidden_ones(tmp_path):
@@ -87,8 +87,11 @@ def test_a_fix_that_passes_only_the_visible_tests_is_scored_as_failing_the_hidde
 def test_traced_strategy_runs_on_a_corpus_record_and_no_fix_scores_false(tmp_path):
     verdicts = json.dumps([{"block": 0, "correct": False, "explanation": "divides by 3"}])
     right = answer("def halve(x):\n    return x // 2\n")
-    [row] = list(run_corpus.run_record(QUIX, ["flat"], mock_config(verdicts, right), tmp_path, set(), 0))
+    config = mock_config(verdicts, right, log_path=tmp_path / "logs")
+    [row] = list(run_corpus.run_record(QUIX, ["flat"], config, tmp_path, set(), 0))
     assert (row["status"], row["hidden_pass"], row["fixed_in"], row["calls"]) == ("fixed", True, "halve.py::halve", 2)
+    logged = [json.loads(line) for line in (tmp_path / "logs" / "quixbugs_halve.flat.jsonl").read_text().splitlines()]
+    assert [r["purpose"] for r in logged if "response" in r] == ["verdicts", "patch"]
     [row] = list(run_corpus.run_record(QUIX, ["baseline"], mock_config("no code here"), tmp_path / "b", set(), 0))
     assert (row["status"], row["hidden_pass"]) == ("no_fix", False)
 
