@@ -157,9 +157,11 @@ def paired(rows: list[dict], strategies: list[str]) -> list[dict]:
 
 
 def summary(rows: list[dict], strategies: list[str]) -> str:
+    skipped = sorted({r["id"] for r in rows if r["status"] == "skipped"})
     rows = paired(rows, strategies)
     records = len({r["id"] for r in rows})
-    lines = [f"{records} records, every strategy on each (paired).", "",
+    lines = [f"{records} records, every strategy on each (paired)."
+             + (f" {len(skipped)} more skipped: no visible test fails on the buggy code." if skipped else ""), "",
              "| strategy | fixed / attempted | repair rate | hidden tests pass (pass@1) | calls / bug "
              "| prompt tok / bug | completion tok / bug | tokens / fixed bug | median s / bug | errors |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -113,12 +113,13 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
 
     out = tmp_path / "rows.jsonl"
     rows = [row("a", "baseline", "fixed"), row("a", "flat", "no_fix"), row("b", "baseline", "no_fix"),
-            row("b", "flat", "fixed", p=300, seconds=30.0), row("c", "baseline", "fixed")]  # c: flat never ran
+            row("b", "flat", "fixed", p=300, seconds=30.0), row("c", "baseline", "fixed"),  # c: flat never ran
+            row("e", "baseline", "skipped"), row("e", "flat", "skipped")]
     out.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "d", "strat')
     loaded = run_corpus.load_rows(out)
-    assert len(loaded) == 5
+    assert len(loaded) == 7
     table = run_corpus.summary(loaded, ["baseline", "flat"])
-    assert table.startswith("2 records")
+    assert table.startswith("2 records, every strategy on each (paired). 1 more skipped")
     assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 | 10 | 0 |" in table
     assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 | 20 | 0 |" in table
     assert "| wrong result | 2 | 1/2 | 1/2 |" in table
