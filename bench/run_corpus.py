@@ -49,6 +49,7 @@ from repair.fix import fix_project  # noqa: E402
 from tracer.runner import run_tests  # noqa: E402
 
 STRATEGIES = ("baseline", "flat", "hierarchical")
+MAX_ERRORS_IN_A_ROW = 3  # then the model is down, not unlucky: stop rather than fill the results with errors
 
 
 # --- which records ------------------------------------------------------------------------------
@@ -249,7 +250,8 @@ def main(argv=None) -> int:
         path, where = parse_corpus_arg(arg)
         groups.append(load_records(path, where, ids)[:args.limit])
     records = interleave(groups)
-    done = {(r["id"], r["strategy"]) for r in rows}
+    # A row that ended in an error (model unreachable, ...) says nothing of the strategy: run it again.
+    done = {(r["id"], r["strategy"]) for r in rows if r["status"] != "error"}
     todo = [r for r in records if any((r["id"], s) not in done for s in strategies)]
     print(f"{len(records)} records, {len(records) - len(todo)} already done in {args.out}", file=sys.stderr)
 
@@ -257,12 +259,17 @@ def main(argv=None) -> int:
                     max_tokens=args.max_tokens, token_budget=args.token_budget,
                     request_timeout=args.request_timeout, retries=1, test_timeout=args.test_timeout,
                     run_timeout=300.0, log_path=args.log_dir.resolve() if args.log_dir else None)
-    lock = threading.Lock()
+    lock, stop, errors = threading.Lock(), threading.Event(), []
     with tempfile.TemporaryDirectory(prefix="tracefix-corpus-") as tmp:
         def one(indexed: tuple[int, dict]) -> None:
             index, record = indexed
+            if stop.is_set():
+                return
             for row in run_record(record, strategies, config, Path(tmp) / str(index), done, index):
                 with lock:
+                    errors[:] = errors + [row["error"]] if row["status"] == "error" else []
+                    if len(errors) >= MAX_ERRORS_IN_A_ROW:
+                        stop.set()
                     rows.append(row)
                     print(json.dumps({k: v for k, v in row.items() if k != "diff"}), file=sys.stderr, flush=True)
                     if args.out:
@@ -271,6 +278,9 @@ def main(argv=None) -> int:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(one, enumerate(todo)))
+    if stop.is_set():
+        print(f"run_corpus: stopped after {len(errors)} failed runs in a row: {errors[-1]}", file=sys.stderr)
+        return 1
     print(report(rows, strategies, args.per_record))
     return 0
 

@@ -136,3 +136,23 @@ def test_report_only_prints_the_table_without_a_model(tmp_path, capsys):
     assert "| baseline | 1/1 | 100% |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown strategy 'ldb'"):
         run_corpus.main(["x.jsonl", "--strategy", "ldb", "--report-only"])
+
+
+def test_a_run_stops_when_the_model_keeps_failing_and_a_rerun_retries_the_failed_pairs(tmp_path, monkeypatch,
+                                                                                      capsys):
+    path, out = tmp_path / "c.jsonl", tmp_path / "rows.jsonl"
+    records = [dict(QUIX, id=f"quixbugs/halve{i}") for i in range(5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    down = {"status": "error", "error": "APIConnectionError: connection refused", "calls": 0, "prompt_tokens": 0,
+            "completion_tokens": 0, "seconds": 0.1, "hidden_pass": False}
+    monkeypatch.setattr(run_corpus, "repair", lambda record, strategy, *a: dict(down, id=record["id"],
+                                                                                  strategy=strategy))
+    args = [str(path), "--model", "openai/unreachable", "--strategy", "baseline", "--out", str(out)]
+    assert run_corpus.main(args) == 1
+    assert "stopped after 3 failed runs in a row: APIConnectionError" in capsys.readouterr().err
+    assert len(run_corpus.load_rows(out)) == 3
+    up = dict(down, status="no_fix", error="")
+    monkeypatch.setattr(run_corpus, "repair", lambda record, strategy, *a: dict(up, id=record["id"],
+                                                                                strategy=strategy))
+    assert run_corpus.main(args) == 0
+    assert "5 records, every strategy on each" in capsys.readouterr().out  # the 3 failed pairs ran again
