@@ -166,6 +166,9 @@ def _json_candidates(text: str) -> Iterator[Any]:
     if value is not None:
         yield value
         return
+    cut = _cut_list(text)
+    if cut is not None:
+        yield cut
     position = 0
     while True:
         match = _OPENING.search(text, position)
@@ -181,6 +184,14 @@ def _json_candidates(text: str) -> Iterator[Any]:
             position = end
         else:
             position = match.start() + 1
+
+
+def _cut_list(text: str) -> Any:
+    """A JSON list that the answer's token limit cut off: its complete items, closed."""
+    start, end = text.find("["), text.rfind("}")
+    if start < 0 or end < start or _balanced_end(text, start) is not None:
+        return None
+    return _loads_lenient(text[start : end + 1] + "]")
 
 
 def _loads_lenient(text: str) -> Any:

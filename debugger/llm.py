@@ -116,18 +116,20 @@ class LLMClient:
         return f"{self.model} at {self.config.api_base}" if self.config.api_base else self.model
 
     def complete(self, messages: str | Messages, *, purpose: str, variant: int = 0,
-                 temperature: float | None = None) -> Reply:
+                 temperature: float | None = None, max_tokens: int | None = None) -> Reply:
         """The model's answer to `messages`.
 
         `purpose` labels the request in the log ("verdicts", "patch", ...). `variant` > 0 asks
         for another sample of the same request, cached separately (several patch candidates).
-        `temperature` overrides the configured one for this request (resampling a retry).
+        `temperature` overrides the configured one for this request (resampling a retry);
+        `max_tokens` lowers the configured answer limit for it (a verdict list needs less).
         """
         temp = self.config.temperature if temperature is None else temperature
+        limit = self.config.max_tokens if max_tokens is None else min(max_tokens, self.config.max_tokens)
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         chat = [dict(m) for m in messages]
-        key = request_key(self.model, chat, temp, self.config.max_tokens, variant)
+        key = request_key(self.model, chat, temp, limit, variant)
         started = time.monotonic()
         entry = self.cache.get(key) if self.cache is not None else None
         if entry is not None:
@@ -141,14 +143,14 @@ class LLMClient:
                 seconds=time.monotonic() - started,
             )
             self._count(reply)
-            self._log(purpose, chat, reply=reply, key=key)
+            self._log(purpose, chat, reply=reply, key=key, max_tokens=limit)
             return reply
 
         self._check_budget()
         try:
-            reply = self._request(chat, temp)
+            reply = self._request(chat, temp, limit)
         except TracefixError as exc:
-            self._log(purpose, chat, error=str(exc), key=key)
+            self._log(purpose, chat, error=str(exc), key=key, max_tokens=limit)
             raise
         if self.cache is not None:
             self.cache.put(
@@ -157,7 +159,7 @@ class LLMClient:
                     "model": reply.model,
                     "messages": chat,
                     "temperature": temp,
-                    "max_tokens": self.config.max_tokens,
+                    "max_tokens": limit,
                     "variant": variant,
                     "text": reply.text,
                     "prompt_tokens": reply.prompt_tokens,
@@ -166,12 +168,12 @@ class LLMClient:
                 },
             )
         self._count(reply)
-        self._log(purpose, chat, reply=reply, key=key)
+        self._log(purpose, chat, reply=reply, key=key, max_tokens=limit)
         return reply
 
     # --- the request ----------------------------------------------------------------------------
 
-    def _request(self, chat: list[dict[str, Any]], temperature: float) -> Reply:
+    def _request(self, chat: list[dict[str, Any]], temperature: float, max_tokens: int) -> Reply:
         litellm = _litellm()
         started = time.monotonic()  # after the import: its ~3 s is not the model's time
         import openai  # litellm's own dependency; its exceptions subclass openai's
@@ -183,7 +185,7 @@ class LLMClient:
             litellm.InternalServerError,
             litellm.ServiceUnavailableError,
         )
-        kwargs = self._request_kwargs(litellm, temperature)
+        kwargs = self._request_kwargs(litellm, temperature, max_tokens)
         attempts = self.config.retries + 1
         for attempt in range(attempts):
             try:
@@ -210,11 +212,11 @@ class LLMClient:
                 return self._reply_from(litellm, response, started)
         raise AssertionError("unreachable")
 
-    def _request_kwargs(self, litellm: Any, temperature: float) -> dict[str, Any]:
+    def _request_kwargs(self, litellm: Any, temperature: float, max_tokens: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "temperature": temperature,
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": max_tokens,
             # a float: litellm's mock timeout only sleeps for float timeouts
             "timeout": float(self.config.request_timeout),
             "max_retries": 0,  # retries are ours, with backoff; the OpenAI client would add its own
@@ -330,6 +332,7 @@ class LLMClient:
         chat: list[dict[str, Any]],
         *,
         key: str,
+        max_tokens: int,
         reply: Reply | None = None,
         error: str | None = None,
     ) -> None:
@@ -341,7 +344,7 @@ class LLMClient:
             "model": self.model,
             "api_base": self.config.api_base,
             "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": max_tokens,
             "key": key,
             "messages": chat,
         }

@@ -15,14 +15,14 @@ import ast
 import time
 from pathlib import Path
 
-from debugger.answers import MalformedAnswer, RejectedCandidate, extract_code
+from debugger.answers import MalformedAnswer, RejectedCandidate
 from debugger.config import Config
 from debugger.llm import LLMClient, count_tokens
 from debugger.prompts import failure_context, self_repair_messages
 from repair.apply import apply_patch
 from repair.diff import unified_diff
 from repair.fix import Candidate, FixReport, failing_tests, run_setup
-from repair.fix import RETRY_TEMPERATURE, Progress
+from repair.fix import RETRY_TEMPERATURE, Progress, complete_with_code
 from repair.validate import validate
 from tracer.errors import TracefixError
 from tracer.project import check_project
@@ -59,15 +59,18 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
         for variant in range(config.candidates):
             messages = self_repair_messages(path, original, failures, count, config.token_budget, previous)
             first = iteration == 1 and variant == 0
-            reply = client.complete(messages, purpose="patch", variant=variant + 10 * (iteration - 1),
-                                    temperature=config.temperature if first
-                                    else max(config.temperature, RETRY_TEMPERATURE))
+            text, code = complete_with_code(client, messages, f"the complete corrected file {path}",
+                                            variant=variant + 10 * (iteration - 1),
+                                            temperature=config.temperature if first
+                                            else max(config.temperature, RETRY_TEMPERATURE))
             try:
-                code = with_edges_of(original, extract_code(reply.text))
+                if isinstance(code, MalformedAnswer):
+                    raise code
+                code = with_edges_of(original, code)
                 check_file_rewrite(original, code)
             except (MalformedAnswer, RejectedCandidate) as exc:
-                candidates.append(Candidate(iteration, path, reply.text.strip()[:2000], None, rejected=str(exc)))
-                previous.append((reply.text.strip()[:2000], f"not usable: {exc}"))
+                candidates.append(Candidate(iteration, path, text.strip()[:2000], None, rejected=str(exc)))
+                previous.append((text.strip()[:2000], f"not usable: {exc}"))
                 continue
             progress(f"iteration {iteration}: validating the candidate")
             edited = {path: code}

@@ -34,6 +34,7 @@ from tracer.records import FunctionInfo, TestTrace
 from tracer.tracing import trace_tests
 
 ATTEMPTS_PER_TARGET = 2
+VERDICT_TOKENS = (40, 50)  # answer limit for a verdict list: fixed part, per block (a small model can run on)
 RETRY_TEMPERATURE = 0.8
 TRACED_SUSPECTS = 8  # functions recorded in full: the top of the ranking
 
@@ -204,8 +205,9 @@ def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, 
     messages, block_ids = verdict_messages(root, info, trace, failure, count, budget)
     if not block_ids:
         return Judgment(iteration, info.key, (), "no block of this function was recorded")
+    limit = VERDICT_TOKENS[0] + VERDICT_TOKENS[1] * len(block_ids)
     for attempt in range(2):  # one re-ask on a malformed answer, then go on without verdicts
-        reply = client.complete(messages, purpose="verdicts", variant=attempt)
+        reply = client.complete(messages, purpose="verdicts", variant=attempt, max_tokens=limit)
         try:
             return Judgment(iteration, info.key, tuple(parse_verdicts(reply.text, block_ids)))
         except MalformedAnswer as exc:
@@ -224,11 +226,12 @@ def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTra
     # deterministic model would repeat its rejected answer.
     first = iteration == 1 and variant == 0
     temperature = config.temperature if first else max(config.temperature, RETRY_TEMPERATURE)
-    reply = client.complete(messages, purpose="patch", variant=variant + 10 * (iteration - 1),
-                            temperature=temperature)
+    text, code = complete_with_code(client, messages, f"the complete corrected function `{info.name}`",
+                                    variant=variant + 10 * (iteration - 1), temperature=temperature)
     original = function_source(root, info)
     try:
-        code = extract_code(reply.text)
+        if isinstance(code, MalformedAnswer):
+            raise code
         node = function_from(code, info.qualname)
         if node is None:
             raise RejectedCandidate(f"the answer has no function named {info.name}")
@@ -237,8 +240,30 @@ def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTra
             raise RejectedCandidate("the answer repeats the original code unchanged")
         apply_edits_in_memory(root, info, code)  # patchable at all?
     except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
-        return Candidate(iteration, info.key, reply.text.strip()[:2000], None, rejected=str(exc))
+        return Candidate(iteration, info.key, text.strip()[:2000], None, rejected=str(exc))
     return Candidate(iteration, info.key, code, Outcome(False, (), (), (), "not yet run"))
+
+
+def complete_with_code(client: LLMClient, messages: list[dict], what: str, *, variant: int,
+                       temperature: float) -> tuple[str, str | MalformedAnswer]:
+    """The answer to a request for code, and the code in it (or why there is none).
+
+    An answer without usable code (a small model often names the bug in one sentence and
+    stops) is followed up once in the same conversation, asking for just the code: cheaper
+    than spending an iteration on it.
+    """
+    reply = client.complete(messages, purpose="patch", variant=variant, temperature=temperature)
+    try:
+        return reply.text, extract_code(reply.text)
+    except MalformedAnswer as exc:
+        follow_up = messages + [{"role": "assistant", "content": reply.text},
+                                {"role": "user", "content": f"That answer has no usable code ({exc}). Reply "
+                                 f"with {what} in one ```python code block, nothing else."}]
+    again = client.complete(follow_up, purpose="patch-code", variant=variant, temperature=temperature)
+    try:
+        return again.text, extract_code(again.text)
+    except MalformedAnswer as exc:
+        return again.text, exc
 
 
 def apply_edits_in_memory(root: Path, info: FunctionInfo, code: str) -> dict[str, str]:

@@ -81,6 +81,12 @@ def test_the_candidate_with_the_most_verdicts_wins_over_an_example_in_prose():
     assert [v.correct for v in parse_verdicts(text, [1, 2])] == [False, True]
 
 
+def test_a_list_cut_off_by_the_token_limit_keeps_its_complete_items():
+    text = ('```json\n[\n  {"block": 0, "correct": true, "explanation": "starts at zero"},\n'
+            '  {"block": 1, "correct": false, "explanation": "off by one"},\n  {"block": 2, "correct": tr')
+    assert [(v.block, v.correct) for v in parse_verdicts(text, [0, 1, 2])] == [(0, True), (1, False)]
+
+
 def test_verdicts_keyed_by_block_are_accepted():
     text = '{"1": {"correct": true, "explanation": "ok"}, "2": {"correct": false, "explanation": "bad"}}'
     assert parse_verdicts(text, [1, 2]) == [Verdict(1, True, "ok"), Verdict(2, False, "bad")]

@@ -92,7 +92,7 @@ def test_traced_strategy_runs_on_a_corpus_record_and_no_fix_scores_false(tmp_pat
     assert (row["status"], row["hidden_pass"], row["fixed_in"], row["calls"]) == ("fixed", True, "halve.py::halve", 2)
     logged = [json.loads(line) for line in (tmp_path / "logs" / "quixbugs_halve.flat.jsonl").read_text().splitlines()]
     assert [r["purpose"] for r in logged if "response" in r] == ["verdicts", "patch"]
-    [row] = list(run_corpus.run_record(QUIX, ["baseline"], mock_config("no code here"), tmp_path / "b", set(), 0))
+    [row] = list(run_corpus.run_record(QUIX, ["baseline"], mock_config("no code here", "still no code"), tmp_path / "b", set(), 0))
     assert (row["status"], row["hidden_pass"]) == ("no_fix", False)
 
 

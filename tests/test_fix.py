@@ -7,6 +7,7 @@ import json
 import subprocess
 
 from conftest import mocks, run_cli
+from repair.fix import VERDICT_TOKENS
 
 MODEL = ["--model", "openai/mock-model", "--cache", "off"]
 
@@ -83,12 +84,28 @@ def withdraw(self, amount):
     assert "malformed verdicts twice" in result.stderr
 
 
+def test_an_answer_without_code_is_followed_up_once_and_verdicts_get_a_short_answer_limit(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    log = tmp_path / "log.jsonl"
+    answers = mocks(VERDICTS_MEAN, "The bug is the division by len(values) + 1.", GOOD_MEAN)
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "1", env={**answers, "TRACEFIX_LOG_PATH": str(log)})
+    assert result.returncode == 0, result.stderr
+    assert "+    return total / len(values)" in result.stdout
+    rows = [json.loads(line) for line in log.read_text().splitlines() if "response" in json.loads(line)]
+    assert [r["purpose"] for r in rows] == ["verdicts", "patch", "patch-code"]
+    assert "no usable code" in rows[2]["messages"][-1]["content"]
+    blocks = rows[0]["messages"][-1]["content"].split("Blocks to judge: ")[1].count(",") + 1
+    assert rows[0]["max_tokens"] == VERDICT_TOKENS[0] + VERDICT_TOKENS[1] * blocks
+    assert rows[1]["max_tokens"] > rows[0]["max_tokens"]
+
+
 def test_garbage_answers_give_no_fix(fixture_copy):
     root = fixture_copy("average")
     answers = [
-        VERDICTS_MEAN, "",  # empty answer
-        VERDICTS_MEAN, "I think the bug is in the division.",  # prose, no code
-        VERDICTS_MEAN, "```python\ndef mean(values):\n    return total /\n```",  # syntax error
+        # an answer without usable code is followed up once, asking for just the code
+        VERDICTS_MEAN, "", "",  # empty answer, twice
+        VERDICTS_MEAN, "I think the bug is in the division.", "Still the division.",  # prose, no code
+        VERDICTS_MEAN, *["```python\ndef mean(values):\n    return total /\n```"] * 2,  # syntax error, twice
         VERDICTS_MEAN, "```python\ndef average(values):\n    return 0\n```",  # renamed function
         VERDICTS_MEAN, "```python\ndef mean(values, extra):\n    return 0\n```",  # changed signature
     ]
