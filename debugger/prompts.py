@@ -132,9 +132,29 @@ def _fmt(state: dict[str, str]) -> str:
 
 # --- the prompts ------------------------------------------------------------------------------
 
+CONTEXT_LINES = 40  # the rest of a function's file is shown when it is at most this long
+
+
+def file_context(root: Path, info: FunctionInfo, max_lines: int = CONTEXT_LINES) -> str:
+    """The function's file without the function, when short: its imports, constants, docstrings
+    and neighbours often state the intent (QuixBugs keeps its spec in a module docstring after
+    the function). "" for a long file or one with nothing else in it."""
+    lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
+    rest = lines[:info.first_line - 1] + [f"# ... `{info.name}`, shown above ..."] + lines[info.end_line:]
+    while rest and not rest[-1].strip():
+        rest.pop()
+    code = [l for l in rest if l.strip()]
+    if len(code) <= 1 or len(code) > max_lines:
+        return ""
+    return "\n".join(rest).strip("\n")
+
+
 def _common(root: Path, info: FunctionInfo, failure: FailureContext) -> str:
-    parts = [f"## Function `{info.qualname}` in {info.path}", "```python", function_source(root, info), "```",
-             f"## Failing test {failure.nodeid}"]
+    parts = [f"## Function `{info.qualname}` in {info.path}", "```python", function_source(root, info), "```"]
+    context = file_context(root, info)
+    if context:
+        parts += [f"## The rest of {info.path}", "```python", context, "```"]
+    parts += [f"## Failing test {failure.nodeid}"]
     if failure.test_source:
         parts += ["```python", failure.test_source, "```"]
     parts += ["Error:", "```", failure.error_tail or failure.message, "```"]

@@ -69,8 +69,9 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
                 code = with_edges_of(original, code)
                 check_file_rewrite(original, code)
             except (MalformedAnswer, RejectedCandidate) as exc:
-                candidates.append(Candidate(iteration, path, text.strip()[:2000], None, rejected=str(exc)))
-                previous.append((text.strip()[:2000], f"not usable: {exc}"))
+                shown = code if isinstance(code, str) else text.strip()[:2000]
+                candidates.append(Candidate(iteration, path, shown, None, rejected=str(exc)))
+                previous.append((shown, f"not usable: {exc}"))
                 continue
             progress(f"iteration {iteration}: validating the candidate")
             edited = {path: code}

@@ -240,7 +240,9 @@ def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTra
             raise RejectedCandidate("the answer repeats the original code unchanged")
         apply_edits_in_memory(root, info, code)  # patchable at all?
     except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
-        return Candidate(iteration, info.key, text.strip()[:2000], None, rejected=str(exc))
+        # The code, when the answer had some: the next prompt shows it inside a code fence.
+        shown = code if isinstance(code, str) else text.strip()[:2000]
+        return Candidate(iteration, info.key, shown, None, rejected=str(exc))
     return Candidate(iteration, info.key, code, Outcome(False, (), (), (), "not yet run"))
 
 

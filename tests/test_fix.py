@@ -99,6 +99,22 @@ def test_an_answer_without_code_is_followed_up_once_and_verdicts_get_a_short_ans
     assert rows[1]["max_tokens"] > rows[0]["max_tokens"]
 
 
+def test_a_rejected_answer_comes_back_as_its_code_not_its_prose(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    log = tmp_path / "log.jsonl"
+    unchanged = ("The bug is in the loop.\n```python\ndef mean(values):\n"
+                 "    \"\"\"Arithmetic mean of a non-empty list of numbers.\"\"\"\n    total = 0\n"
+                 "    for v in values:\n        total += v\n    return total / (len(values) + 1)\n```")
+    answers = mocks(VERDICTS_MEAN, unchanged, VERDICTS_MEAN, GOOD_MEAN)
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "2", env={**answers, "TRACEFIX_LOG_PATH": str(log)})
+    assert result.returncode == 0, result.stderr
+    prompts = [json.loads(line)["messages"][-1]["content"] for line in log.read_text().splitlines()
+               if json.loads(line).get("purpose") == "patch" and "response" in json.loads(line)]
+    shown = prompts[1].split("## A previous attempt that was rejected")[1].split("## Task")[0]
+    assert shown.startswith("\n```python\ndef mean(values):")  # one fence, the code alone
+    assert "The bug is in the loop." not in shown and "repeats the original code unchanged" in shown
+
+
 def test_garbage_answers_give_no_fix(fixture_copy):
     root = fixture_copy("average")
     answers = [
@@ -191,7 +207,8 @@ def test_recorded_real_model_answers_replay_offline(fixture_copy, tmp_path):
     result = run_cli("fix", str(root), "--model", "openai/qwen2.5-coder-1.5b", "--cache", str(cache),
                      env={"OPENAI_API_KEY": ""})
     assert result.returncode == 0, result.stderr
-    assert "+    return total / len(values)" in result.stdout
+    assert "-    return total / (len(values) + 1)" in result.stdout
+    assert "+    return total / (len(values))" in result.stdout  # the model's own (redundant) parentheses
     assert "2 calls (2 cached)" in result.stderr
 
 

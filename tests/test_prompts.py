@@ -77,3 +77,36 @@ def test_fix_prompt_shows_how_a_rejected_attempt_ran(loop_trace):
     previous = [("def running(xs):\n    return 1", "still fails", "Call running(xs=[0, 1]) returned 1")]
     text = fix_messages(root, info, trace, failure, count, 3000, [], previous)[-1]["content"]
     assert "How the failing test ran on it:\nCall running(xs=[0, 1]) returned 1" in text
+
+
+def test_a_short_files_rest_is_shown_with_the_function_and_a_long_ones_is_not(tmp_path):
+    from debugger.prompts import file_context
+    from tracer.records import FunctionInfo
+
+    source = ("from collections import deque as Queue\n\n\ndef bfs(start, goal):\n    queue = Queue()\n"
+              "    return False\n\n\n\"\"\"\nBreadth-First Search\nOutput: whether goal is reachable\n\"\"\"\n")
+    (tmp_path / "bfs.py").write_text(source)
+    def info_at(first: int, end: int) -> FunctionInfo:
+        return FunctionInfo(key="bfs.py::bfs", path="bfs.py", qualname="bfs", name="bfs", first_line=first,
+                            def_line=first, end_line=end, params=("start", "goal"), docstring=None, blocks=())
+
+    info = info_at(4, 6)
+    context = file_context(tmp_path, info)
+    assert context.startswith("from collections import deque as Queue")
+    assert "# ... `bfs`, shown above ..." in context and "Output: whether goal is reachable" in context
+    assert "queue = Queue()" not in context
+    assert file_context(tmp_path, info, max_lines=5) == ""  # too long to be worth its tokens
+    (tmp_path / "bfs.py").write_text("def bfs(start, goal):\n    return False\n")
+    assert file_context(tmp_path, info_at(1, 2)) == ""  # nothing else in the file
+
+
+def test_fix_prompt_carries_the_rest_of_a_short_file(loop_trace):
+    root, trace, info, failure = loop_trace
+    text = fix_messages(root, info, trace, failure, count, 6000)[-1]["content"]
+    assert "## The rest of" not in text  # acc.py holds nothing but the function
+    (root / "pkg" / "acc.py").write_text((root / "pkg" / "acc.py").read_text() + "\n\nSCALE = 2  # the intent\n")
+    try:
+        text = fix_messages(root, info, trace, failure, count, 6000)[-1]["content"]
+    finally:
+        (root / "pkg" / "acc.py").write_text((root / "pkg" / "acc.py").read_text().split("\n\nSCALE")[0])
+    assert "## The rest of pkg/acc.py" in text and "SCALE = 2  # the intent" in text
