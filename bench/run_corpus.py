@@ -190,7 +190,23 @@ def summary(rows: list[dict], strategies: list[str]) -> str:
                 these = [r for r in mine if r["strategy"] == strategy]
                 cells.append(f"{sum(r['status'] == 'fixed' for r in these)}/{len(these)}")
             lines.append(f"| {group} | {len({r['id'] for r in mine})} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + overlap(rows, strategies))
+
+
+def overlap(rows: list[dict], strategies: list[str]) -> list[str]:
+    """Each strategy against the first, record by record: on a paired sample this small, the
+    records only one side fixes say more than the two repair rates."""
+    fixed = {(r["id"], r["strategy"]) for r in rows if r["status"] == "fixed"}
+    records = {r["id"] for r in rows}
+    first = strategies[0]
+    lines = ["", f"| against {first} | fixed by both | only by {first} | only by it | by neither |",
+             "|---|---|---|---|---|"]
+    for strategy in strategies[1:]:
+        mine = {i for i in records if (i, strategy) in fixed}
+        theirs = {i for i in records if (i, first) in fixed}
+        lines.append(f"| {strategy} | {len(mine & theirs)} | {len(theirs - mine)} | {len(mine - theirs)} "
+                     f"| {len(records - mine - theirs)} |")
+    return lines if len(strategies) > 1 else []
 
 
 def per_record(rows: list[dict], strategies: list[str]) -> str:

@@ -123,6 +123,7 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
     assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 | 10 | 0 |" in table
     assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 | 20 | 0 |" in table
     assert "| wrong result | 2 | 1/2 | 1/2 |" in table
+    assert "| flat | 0 | 1 | 1 | 0 |" in table  # a: only baseline, b: only flat
     records = run_corpus.per_record(loaded, ["baseline", "flat"])
     assert "| b | wrong result | no fix (2 calls, 120 tok) | fixed (2 calls, 320 tok) |" in records
     assert "| c |" not in records
