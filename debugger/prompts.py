@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tracer.cfg import block_text
 from tracer.records import CallRecord, FunctionInfo, TestTrace
 
 SYSTEM = (
@@ -79,7 +80,10 @@ def calls_worth_showing(trace: TestTrace, key: str) -> list[CallRecord]:
     return sorted(calls, key=lambda c: (c.raised is None and c.finished, c.id))
 
 
-def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visits: int) -> str:
+def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visits: int,
+               everything: tuple[CallRecord, ...] = ()) -> str:
+    """The block trace of `calls`; `everything` (the whole test's calls) lets a call name
+    the recursive call that repeats its own arguments."""
     lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
     blocks = {b.index: b for b in info.blocks}
     out = []
@@ -92,6 +96,9 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
         else:
             result = f"returned {call.returned}"
         out.append(f"Call {info.name}({args}) {result}")
+        if _repeated_by_a_child(call, everything):
+            out.append(f"  it calls {info.name}({args}) again, with the same arguments: "
+                       "the recursion makes no progress")
         if not call.visits:
             out.append("  (block trace not recorded for this call)")
         visits = list(call.visits)
@@ -106,7 +113,7 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
             block = blocks.get(visit.block)
             if block is None:
                 continue
-            code = _dedent(lines[block.start - 1:block.end])
+            code = block_text(lines, info, block)
             out.append(f"  [block {visit.block}] (visit {visit.index})")
             out.extend("      " + l for l in code)
             if visit.before:
@@ -121,9 +128,8 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
     return "\n".join(out)
 
 
-def _dedent(chunk: list[str]) -> list[str]:
-    indent = min((len(l) - len(l.lstrip()) for l in chunk if l.strip()), default=0)
-    return [l[indent:] for l in chunk if l.strip()]
+def _repeated_by_a_child(call: CallRecord, everything: tuple[CallRecord, ...]) -> bool:
+    return any(c.parent == call.id and c.function == call.function and c.args == call.args for c in everything)
 
 
 def _fmt(state: dict[str, str]) -> str:
@@ -182,7 +188,7 @@ def verdict_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: 
         return "\n".join([
             _common(root, info, failure),
             "## Execution, block by block",
-            trace_text(root, info, calls[:max_calls], max_visits),
+            trace_text(root, info, calls[:max_calls], max_visits, trace.calls),
             "## Task",
             "For each block above, say whether its effect on the variables is correct for what the "
             "function is meant to do. Answer only with a JSON list, one object per block, each "
@@ -207,7 +213,7 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
 
     def build(max_visits: int, max_calls: int) -> str:
         parts = [_common(root, info, failure), "## Execution, block by block",
-                 trace_text(root, info, calls[:max_calls], max_visits)]
+                 trace_text(root, info, calls[:max_calls], max_visits, trace.calls)]
         if verdict_notes:
             parts += ["## Blocks judged wrong", *verdict_notes]
         for code, result, *how in (previous or [])[-2:]:

@@ -31,5 +31,6 @@ def retrace_candidate(root: Path, edited: dict[str, str], nodeid: str, function:
             info = next((f for f in trace.functions if f.key == function), None)
             if info is not None:
                 # rendered here: the block sources live in the scratch copy
-                return trace_text(scratch, info, calls_worth_showing(trace, function)[:1], MAX_VISITS)
+                shown = calls_worth_showing(trace, function)[:1]
+                return trace_text(scratch, info, shown, MAX_VISITS, trace.calls)
     return None

@@ -768,3 +768,40 @@ def test_blocks_of_real_files_keep_their_invariants(path):
             assert stmt.lineno in mapped, f"{where}: line {stmt.lineno} in no block"
             if not any(hasattr(stmt, name) for name in ("body", "orelse", "handlers", "cases")):
                 assert set(range(stmt.lineno, stmt.end_lineno + 1)) <= set(mapped), where
+
+
+# --- a block's text -------------------------------------------------------------------
+
+
+def test_block_text_leaves_out_the_docstring_and_nested_bodies_but_keeps_whole_statements():
+    src = textwrap.dedent('''\
+        def outer(xs):
+            """Doc.
+
+            More doc."""
+            @staticmethod
+            def helper(a,
+                       b):
+                return a + b
+
+            # a comment between statements
+            table = {
+                "a": 1,
+
+                "b": 2,
+            }
+            if xs:
+                return helper(1, 2)
+            return table
+
+        def only_doc():
+            """Nothing else."""
+        ''')
+    lines = src.splitlines()
+    outer, helper, only_doc = functions_in(src, "m.py")
+    assert outer.docstring_end == 4 and helper.docstring_end is None
+    assert tracer.cfg.block_text(lines, outer, outer.blocks[0]) == [
+        "@staticmethod", "def helper(a,", "           b):", "    ...",
+        "table = {", '    "a": 1,', '    "b": 2,', "}", "if xs:"]
+    assert tracer.cfg.block_text(lines, outer, outer.blocks[1]) == ["return helper(1, 2)"]
+    assert tracer.cfg.block_text(lines, only_doc, only_doc.blocks[0]) == ['"""Nothing else."""']

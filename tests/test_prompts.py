@@ -110,3 +110,32 @@ def test_fix_prompt_carries_the_rest_of_a_short_file(loop_trace):
     finally:
         (root / "pkg" / "acc.py").write_text((root / "pkg" / "acc.py").read_text().split("\n\nSCALE")[0])
     assert "## The rest of pkg/acc.py" in text and "SCALE = 2  # the intent" in text
+
+
+def test_the_trace_shows_a_blocks_own_code_and_names_a_recursion_that_repeats_itself(tmp_path):
+    (tmp_path / "sort.py").write_text(
+        "def mergesort(arr):\n"
+        "    \"\"\"Sorted copy of arr.\n\n    Long docstring.\n    \"\"\"\n"
+        "    def merge(left, right):\n"
+        "        # the helper's body is its own code object\n"
+        "        return sorted(left + right)\n"
+        "\n"
+        "    if len(arr) == 0:\n"
+        "        return arr\n"
+        "    middle = len(arr) // 2\n"
+        "    return merge(mergesort(arr[:middle]), mergesort(arr[middle:]))\n")
+    (tmp_path / "test_sort.py").write_text(
+        "from sort import mergesort\n\n\ndef test_sort():\n    assert mergesort([3, 1]) == [1, 3]\n")
+    run = trace_tests(tmp_path, bounds={"max_calls": 20}, test_timeout=10)
+    (trace,) = run.traces
+    info = next(f for f in trace.functions if f.name == "mergesort")
+    outcome = run.failing[0]
+    failure = failure_context(tmp_path, outcome.nodeid, outcome.message, outcome.longrepr)
+    text = verdict_messages(tmp_path, info, trace, failure, count, 6000)[0][-1]["content"]
+    execution = text.split("## Execution, block by block")[1]
+    assert "Long docstring" not in execution and "sorted(left + right)" not in execution
+    assert "the helper's body" not in execution
+    assert "def merge(left, right):\n          ...\n      if len(arr) == 0:" in execution
+    assert "Call mergesort(arr=[3, 1])" in execution
+    assert "it calls mergesort(arr=[3]) again, with the same arguments" in execution
+    assert "it calls mergesort(arr=[3, 1]) again" not in execution  # it calls [3] and [1]

@@ -79,6 +79,31 @@ def blocks_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[Block, ...]
     return builder.blocks(entry_lines={_first_line(func), func.lineno})
 
 
+def block_text(lines: list[str], info: FunctionInfo, block: Block) -> list[str]:
+    """A block's source as a reader wants it: its own lines, dedented. The docstring (it
+    never runs) and comments are left out, and the body of a nested def or class, which
+    belongs to its own code object, becomes `...` under its header."""
+    # Inside start..end, code that is not the block's own is always the body of a nested
+    # def or class: every other compound body starts a block after its header.
+    own = set(block.lines)
+    first = block.start if info.docstring_end is None else max(block.start, info.docstring_end + 1)
+    chunk: list[str] = []
+    in_gap = False
+    for number in range(first, block.end + 1):
+        text = lines[number - 1] if number <= len(lines) else ""
+        if number in own:
+            if text.strip():
+                chunk.append(text)
+            in_gap = False
+        elif text.strip() and not text.lstrip().startswith("#") and not in_gap:
+            chunk.append(text[: len(text) - len(text.lstrip())] + "...")
+            in_gap = True
+    if not chunk:  # a body that is only a docstring
+        chunk = [l for l in lines[block.start - 1:block.end] if l.strip()]
+    indent = min((len(l) - len(l.lstrip()) for l in chunk if l.strip()), default=0)
+    return [l[indent:] for l in chunk]
+
+
 def line_to_block(func_info: FunctionInfo) -> dict[int, int]:
     """line -> block index for every line a LINE event can report in the function body.
 
@@ -122,6 +147,7 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, 
         docstring=ast.get_docstring(node),
         blocks=blocks_of(node),
         is_async=isinstance(node, ast.AsyncFunctionDef),
+        docstring_end=node.body[0].end_lineno if ast.get_docstring(node, clean=False) is not None else None,
     )
 
 

@@ -44,6 +44,7 @@ class FunctionInfo:
     docstring: str | None
     blocks: tuple[Block, ...]
     is_async: bool = False
+    docstring_end: int | None = None  # last line of the docstring; it never runs
 
     def block_at(self, line: int) -> Block | None:
         for block in self.blocks:

@@ -18,7 +18,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tracer.records import CallRecord, FunctionInfo, TestTrace
+from tracer.cfg import block_text
+from tracer.records import Block, CallRecord, FunctionInfo, TestTrace
 
 MAX_CALLS_SHOWN = 6  # per function per test: the first ones, and every one that raised
 
@@ -77,7 +78,7 @@ def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, ver
         if block is None:
             continue
         label = Text(f"[{visit.block}] #{visit.index}  ", "dim")
-        text = sources.block_text(info.path, block.start, block.end)
+        text = sources.block_text(info, block)
         src = Text(text.replace("\n", "\n" + " " * len(label)), "white")
         state = Text()
         if visit.before:
@@ -141,16 +142,14 @@ class _SourceCache:
         self.root = root
         self._lines: dict[str, list[str]] = {}
 
-    def block_text(self, path: str, start: int, end: int) -> str:
-        lines = self._lines.get(path)
+    def block_text(self, info: FunctionInfo, block: Block) -> str:
+        lines = self._lines.get(info.path)
         if lines is None:
             try:
-                lines = (self.root / path).read_text(encoding="utf-8").splitlines()
+                lines = (self.root / info.path).read_text(encoding="utf-8").splitlines()
             except OSError:
                 lines = []
-            self._lines[path] = lines
-        chunk = lines[start - 1:end]
-        if not chunk:
-            return f"{path}:{start}"
-        indent = min((len(l) - len(l.lstrip()) for l in chunk if l.strip()), default=0)
-        return "\n".join(l[indent:] for l in chunk)
+            self._lines[info.path] = lines
+        if not lines:
+            return f"{info.path}:{block.start}"
+        return "\n".join(block_text(lines, info, block))
