@@ -187,11 +187,18 @@ def _json_candidates(text: str) -> Iterator[Any]:
 
 
 def _cut_list(text: str) -> Any:
-    """A JSON list that the answer's token limit cut off: its complete items, closed."""
+    """A JSON list that the answer's token limit cut off: its complete items, closed, and
+    the item it was cut in when that one is cut inside its last string (a small model's
+    first explanation often runs past the limit: without it the answer holds nothing)."""
     start, end = text.find("["), text.rfind("}")
-    if start < 0 or end < start or _balanced_end(text, start) is not None:
+    if start < 0 or _balanced_end(text, start) is not None:
         return None
-    return _loads_lenient(text[start : end + 1] + "]")
+    cut = text[start:].rstrip()
+    if re.search(r'"\s*:\s*"(?:[^"\\]|\\.)*$', cut):  # inside a string value
+        value = _loads_lenient(cut.rstrip("\\") + '..."}]')
+        if value is not None:
+            return value
+    return _loads_lenient(text[start : end + 1] + "]") if end > start else None
 
 
 def _loads_lenient(text: str) -> Any:

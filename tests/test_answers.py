@@ -87,6 +87,16 @@ def test_a_list_cut_off_by_the_token_limit_keeps_its_complete_items():
     assert [(v.block, v.correct) for v in parse_verdicts(text, [0, 1, 2])] == [(0, True), (1, False)]
 
 
+def test_an_item_cut_inside_its_explanation_is_kept_with_what_it_said():
+    text = ('```json\n[\n  {"block": 0, "correct": false, "explanation": "The unit digit of 148 is 8, '
+            'and \\"8 * 412 % 10\\" is')
+    (verdict,) = parse_verdicts(text, [0])
+    assert (verdict.block, verdict.correct) == (0, False)
+    assert verdict.explanation.startswith('The unit digit of 148 is 8, and "8 * 412 % 10" is')
+    text = '[{"block": 0, "correct": true, "explanation": "fine"}, {"block": 1, "correct": false, "expla'
+    assert [(v.block, v.correct) for v in parse_verdicts(text, [0, 1])] == [(0, True)]
+
+
 def test_verdicts_keyed_by_block_are_accepted():
     text = '{"1": {"correct": true, "explanation": "ok"}, "2": {"correct": false, "explanation": "bad"}}'
     assert parse_verdicts(text, [1, 2]) == [Verdict(1, True, "ok"), Verdict(2, False, "bad")]
