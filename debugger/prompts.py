@@ -35,6 +35,9 @@ class FailureContext:
     test_source: str
     message: str
     error_tail: str
+    # Other failing tests, each shown by its source and one-line error: more inputs with the
+    # values expected of them (the no-trace baseline shows up to three failing tests too).
+    others: tuple[FailureContext, ...] = ()
 
 
 def failure_context(root: Path, nodeid: str, message: str, longrepr: str) -> FailureContext:
@@ -164,6 +167,11 @@ def _common(root: Path, info: FunctionInfo, failure: FailureContext) -> str:
     if failure.test_source:
         parts += ["```python", failure.test_source, "```"]
     parts += ["Error:", "```", failure.error_tail or failure.message, "```"]
+    for other in failure.others:
+        parts += [f"## Another failing test, {other.nodeid}"]
+        if other.test_source:
+            parts += ["```python", other.test_source, "```"]
+        parts += [f"Error: {other.message}"]
     return "\n".join(parts)
 
 
@@ -223,9 +231,15 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
         parts += ["## Task",
                   f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare the values in "
                   "the execution above with what the test expects, and find the line that computes a wrong "
-                  "value. Reply with one sentence naming the bug, then the complete corrected function "
-                  f"`{info.name}` in one ```python code block. Keep its name and parameters; change as little "
-                  "as possible. Do not change the test."]
+                  f"value. Keep the name and parameters of `{info.name}`, change as little as possible, and do "
+                  "not change the test. Answer in exactly this form:",
+                  # A form to fill in: asked for "a sentence, then the code", the 1.5B model stopped
+                  # after the sentence in half of its answers to this prompt, or restated the failure
+                  # and returned the code unchanged; asked for the wrong line, it changes that line.
+                  "Bug: <the wrong line, and what it must do instead>",
+                  "```python",
+                  f"<the complete corrected function `{info.name}`>",
+                  "```"]
         return "\n".join(parts)
 
     text = fit(build, count, budget)

@@ -12,7 +12,7 @@ after the last one the first again, until `max_iters` is spent.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +34,7 @@ from tracer.records import FunctionInfo, TestTrace
 from tracer.tracing import trace_tests
 
 ATTEMPTS_PER_TARGET = 2
+OTHER_FAILURES = 2  # failing tests shown besides the traced one
 VERDICT_TOKENS = (40, 50)  # answer limit for a verdict list: fixed part, per block (a small model can run on)
 RETRY_TEMPERATURE = 0.8
 TRACED_SUSPECTS = 8  # functions recorded in full: the top of the ranking
@@ -124,7 +125,8 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         info, nodeid = targets[target_index % len(targets)]
         trace = traces[nodeid]
         outcome = next(o for o in run.outcomes if o.nodeid == nodeid)
-        failure = failure_context(root, nodeid, outcome.message, outcome.longrepr)
+        failure = replace(failure_context(root, nodeid, outcome.message, outcome.longrepr),
+                          others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
         progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
         judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
         judgments.append(judgment)
@@ -185,6 +187,14 @@ def failing_tests(outcomes, test_ids=()) -> list[str]:
     return failing
 
 
+def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: dict[str, TestTrace],
+                    limit: int = OTHER_FAILURES) -> tuple[FailureContext, ...]:
+    """Up to `limit` other failing tests that ran `function`, in run order."""
+    others = [o for o in outcomes if o.bad and o.nodeid != nodeid and o.nodeid in traces
+              and any(c.function == function for c in traces[o.nodeid].calls)]
+    return tuple(failure_context(root, o.nodeid, o.message, "") for o in others[:limit])
+
+
 def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
     """(function, failing test that ran it) in suspiciousness order, each function once."""
     ran: dict[str, tuple[FunctionInfo, str]] = {}
@@ -205,6 +215,10 @@ def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, 
     messages, block_ids = verdict_messages(root, info, trace, failure, count, budget)
     if not block_ids:
         return Judgment(iteration, info.key, (), "no block of this function was recorded")
+    if len(block_ids) == 1:
+        # One block is the whole function: the fix prompt shows the same trace, and in the
+        # corpus logs the 1.5B model called a buggy lone block correct 16 times in 16.
+        return Judgment(iteration, info.key, (), "one block ran: the fix judges it, no separate verdict")
     limit = VERDICT_TOKENS[0] + VERDICT_TOKENS[1] * len(block_ids)
     for attempt in range(2):  # one re-ask on a malformed answer, then go on without verdicts
         reply = client.complete(messages, purpose="verdicts", variant=attempt, max_tokens=limit)

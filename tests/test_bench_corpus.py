@@ -85,13 +85,12 @@ def test_a_fix_that_passes_only_the_visible_tests_is_scored_as_failing_the_hidde
 
 
 def test_traced_strategy_runs_on_a_corpus_record_and_no_fix_scores_false(tmp_path):
-    verdicts = json.dumps([{"block": 0, "correct": False, "explanation": "divides by 3"}])
     right = answer("def halve(x):\n    return x // 2\n")
-    config = mock_config(verdicts, right, log_path=tmp_path / "logs")
+    config = mock_config(right, log_path=tmp_path / "logs")
     [row] = list(run_corpus.run_record(QUIX, ["flat"], config, tmp_path, set(), 0))
-    assert (row["status"], row["hidden_pass"], row["fixed_in"], row["calls"]) == ("fixed", True, "halve.py::halve", 2)
+    assert (row["status"], row["hidden_pass"], row["fixed_in"], row["calls"]) == ("fixed", True, "halve.py::halve", 1)
     logged = [json.loads(line) for line in (tmp_path / "logs" / "quixbugs_halve.flat.jsonl").read_text().splitlines()]
-    assert [r["purpose"] for r in logged if "response" in r] == ["verdicts", "patch"]
+    assert [r["purpose"] for r in logged if "response" in r] == ["patch"]  # one block: no verdict call
     [row] = list(run_corpus.run_record(QUIX, ["baseline"], mock_config("no code here", "still no code"), tmp_path / "b", set(), 0))
     assert (row["status"], row["hidden_pass"]) == ("no_fix", False)
 

@@ -209,7 +209,7 @@ def test_recorded_real_model_answers_replay_offline(fixture_copy, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "-    return total / (len(values) + 1)" in result.stdout
     assert "+    return total / (len(values))" in result.stdout  # the model's own (redundant) parentheses
-    assert "2 calls (2 cached)" in result.stderr
+    assert "12 calls (12 cached)" in result.stderr  # five iterations: the 1.5B model needed them
 
 
 def test_rejected_candidate_is_retraced_for_the_next_prompt(fixture_copy):
@@ -226,3 +226,34 @@ def test_rejected_candidate_is_retraced_for_the_next_prompt(fixture_copy):
     text = json.dumps(second_fix)
     assert "How the failing test ran on it" in text
     assert "total = 1" in text and "returned 2.3333333333333335" in text
+
+
+def test_the_prompts_show_the_other_failing_tests_that_ran_the_function(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    log = tmp_path / "log.jsonl"
+    result = run_cli("fix", str(root), *MODEL, "--max-iters", "1",
+                     env={**mocks(VERDICTS_MEAN, GOOD_MEAN), "TRACEFIX_LOG_PATH": str(log)})
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in log.read_text().splitlines() if "response" in json.loads(line)]
+    for row in rows:
+        prompt = row["messages"][-1]["content"]
+        traced = prompt.split("## Failing test ")[1].split("\n")[0]
+        others = prompt.split("## Another failing test, ")[1:]
+        assert len(others) == 1 and traced not in others[0]  # two tests fail on mean; test_spread passes
+        assert "def test_mean_of_" in others[0] and "Error: AssertionError: assert" in others[0]
+        assert "test_spread" not in prompt
+
+
+def test_a_function_that_ran_as_one_block_gets_no_separate_verdict_call(tmp_path):
+    (tmp_path / "calc.py").write_text('def double(x):\n    """Twice x."""\n    return x + 2\n')
+    (tmp_path / "test_calc.py").write_text(
+        "from calc import double\n\n\ndef test_double():\n    assert double(3) == 6\n")
+    log = tmp_path / "log.jsonl"
+    fixed = "```python\ndef double(x):\n    \"\"\"Twice x.\"\"\"\n    return x * 2\n```"
+    result = run_cli("fix", str(tmp_path), *MODEL, "--format", "json",
+                     env={**mocks(fixed), "TRACEFIX_LOG_PATH": str(log)})
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in log.read_text().splitlines() if "response" in json.loads(line)]
+    assert [r["purpose"] for r in rows] == ["patch"]
+    (judgment,) = json.loads(result.stdout)["judgments"]
+    assert judgment["note"].startswith("one block ran")
