@@ -201,9 +201,9 @@ def overlap(rows: list[dict], strategies: list[str]) -> list[str]:
     first = strategies[0]
     lines = ["", f"| against {first} | fixed by both | only by {first} | only by it | by neither |",
              "|---|---|---|---|---|"]
+    theirs = {i for i in records if (i, first) in fixed}
     for strategy in strategies[1:]:
         mine = {i for i in records if (i, strategy) in fixed}
-        theirs = {i for i in records if (i, first) in fixed}
         lines.append(f"| {strategy} | {len(mine & theirs)} | {len(theirs - mine)} | {len(mine - theirs)} "
                      f"| {len(records - mine - theirs)} |")
     return lines if len(strategies) > 1 else []

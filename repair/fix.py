@@ -21,7 +21,8 @@ from debugger.answers import (MalformedAnswer, RejectedCandidate, Verdict, check
 from debugger.config import Config
 from debugger.hierarchy import Hierarchy
 from debugger.llm import LLMClient, Usage, count_tokens
-from debugger.prompts import FailureContext, failure_context, fix_messages, function_source, verdict_messages
+from debugger.prompts import (FailureContext, calls_worth_showing, failure_context, fix_messages, function_source,
+                              verdict_messages)
 from repair.apply import apply_patch, snapshot_hashes
 from repair.diff import unified_diff
 from repair.patch import FunctionEdit, PatchError, edited_text
@@ -212,13 +213,13 @@ def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> li
 
 def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
            count, budget: int, iteration: int) -> Judgment:
-    messages, block_ids = verdict_messages(root, info, trace, failure, count, budget)
-    if not block_ids:
-        return Judgment(iteration, info.key, (), "no block of this function was recorded")
-    if len(block_ids) == 1:
+    if len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
         # One block is the whole function: the fix prompt shows the same trace, and in the
         # corpus logs the 1.5B model called a buggy lone block correct 16 times in 16.
         return Judgment(iteration, info.key, (), "one block ran: the fix judges it, no separate verdict")
+    messages, block_ids = verdict_messages(root, info, trace, failure, count, budget)
+    if not block_ids:
+        return Judgment(iteration, info.key, (), "no block of this function was recorded")
     limit = VERDICT_TOKENS[0] + VERDICT_TOKENS[1] * len(block_ids)
     for attempt in range(2):  # one re-ask on a malformed answer, then go on without verdicts
         reply = client.complete(messages, purpose="verdicts", variant=attempt, max_tokens=limit)
