@@ -190,7 +190,7 @@ def summary(rows: list[dict], strategies: list[str]) -> str:
                 these = [r for r in mine if r["strategy"] == strategy]
                 cells.append(f"{sum(r['status'] == 'fixed' for r in these)}/{len(these)}")
             lines.append(f"| {group} | {len({r['id'] for r in mine})} | " + " | ".join(cells) + " |")
-    return "\n".join(lines + overlap(rows, strategies))
+    return "\n".join(lines + overlap(rows, strategies) + fixes(rows, strategies))
 
 
 def overlap(rows: list[dict], strategies: list[str]) -> list[str]:
@@ -207,6 +207,25 @@ def overlap(rows: list[dict], strategies: list[str]) -> list[str]:
         lines.append(f"| {strategy} | {len(mine & theirs)} | {len(theirs - mine)} | {len(mine - theirs)} "
                      f"| {len(records - mine - theirs)} |")
     return lines if len(strategies) > 1 else []
+
+
+def changed_lines(diff: str) -> int:
+    """Lines a unified diff removes or adds, its headers left out."""
+    return sum(1 for line in diff.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+def fixes(rows: list[dict], strategies: list[str]) -> list[str]:
+    """What the accepted patches look like: how many came from the first candidate, and how
+    many lines they change (a reviewer merges a two-line fix more readily than a rewrite)."""
+    lines = ["", "| the fixes | fixed | on the first candidate | lines changed, median | largest |",
+             "|---|---|---|---|---|"]
+    for strategy in strategies:
+        mine = [r for r in rows if r["strategy"] == strategy and r["status"] == "fixed"]
+        sizes = [changed_lines(r["diff"]) for r in mine if r.get("diff")]
+        lines.append(f"| {strategy} | {len(mine)} | {sum(r.get('candidates') == 1 for r in mine)} "
+                     f"| {f'{statistics.median(sizes):g}' if sizes else '-'} | {max(sizes) if sizes else '-'} |")
+    return lines
 
 
 def per_record(rows: list[dict], strategies: list[str]) -> str:

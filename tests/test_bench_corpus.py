@@ -105,14 +105,26 @@ def test_done_pairs_are_skipped_and_a_record_with_nothing_failing_is_marked_skip
     assert rows[0]["status"] == "skipped" and "nothing to repair" in rows[0]["error"]
 
 
+TWO_LINE_DIFF = """--- a/prog.py
++++ b/prog.py
+@@ -1,3 +1,3 @@
+ def double(x):
+-    return x + x + 1
++    return x + x
+ # end
+"""
+
+
 def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
-    def row(i, strategy, status, p=100, c=20, seconds=10.0, category="wrong result"):
+    def row(i, strategy, status, p=100, c=20, seconds=10.0, category="wrong result", candidates=1, diff=""):
         return {"id": i, "strategy": strategy, "status": status, "source": "Q", "category": category, "calls": 2,
-                "prompt_tokens": p, "completion_tokens": c, "seconds": seconds, "hidden_pass": status == "fixed"}
+                "prompt_tokens": p, "completion_tokens": c, "seconds": seconds, "hidden_pass": status == "fixed",
+                "candidates": candidates, "diff": diff}
 
     out = tmp_path / "rows.jsonl"
     rows = [row("a", "baseline", "fixed"), row("a", "flat", "no_fix"), row("b", "baseline", "no_fix"),
-            row("b", "flat", "fixed", p=300, seconds=30.0), row("c", "baseline", "fixed"),  # c: flat never ran
+            row("b", "flat", "fixed", p=300, seconds=30.0, candidates=2, diff=TWO_LINE_DIFF),
+            row("c", "baseline", "fixed"),  # c: flat never ran
             row("e", "baseline", "skipped"), row("e", "flat", "skipped")]
     out.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "d", "strat')
     loaded = run_corpus.load_rows(out)
@@ -123,6 +135,8 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
     assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 | 20 | 0 |" in table
     assert "| wrong result | 2 | 1/2 | 1/2 |" in table
     assert "| flat | 0 | 1 | 1 | 0 |" in table  # a: only baseline, b: only flat
+    assert "| baseline | 1 | 1 | - | - |" in table  # a's row carries no diff
+    assert "| flat | 1 | 0 | 2 | 2 |" in table  # the headers are not changed lines
     records = run_corpus.per_record(loaded, ["baseline", "flat"])
     assert "| b | wrong result | no fix (2 calls, 120 tok) | fixed (2 calls, 320 tok) |" in records
     assert "| c |" not in records
