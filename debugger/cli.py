@@ -244,7 +244,9 @@ def fix(
     max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
     candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
     strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, or baseline (no trace: code, "
-                                                      "tests and errors only)."),
+                                                      "tests and errors only); or stages, comma-separated: "
+                                                      "baseline,auto tries the trace only when the baseline "
+                                                      "finds no fix."),
     decompose: bool = typer.Option(False, "--decompose",
                                    help="Split a long (>40 lines) failing function into helpers first, then debug "
                                         "them bottom-up."),

@@ -23,6 +23,12 @@ except ImportError:  # Python 3.10: the same parser, packaged as tomli
 from debugger.errors import TracefixError
 
 STRATEGIES = ("auto", "flat", "hierarchical", "baseline")
+
+
+def stages(strategy: str) -> list[str]:
+    """The strategies of a staged run, in order: "baseline,hierarchical" tries the baseline,
+    then hierarchical on what it left unfixed. A plain strategy is one stage."""
+    return [part.strip() for part in strategy.split(",")]
 OFF = "off"
 
 
@@ -49,7 +55,7 @@ class Config:
     cost_budget: float | None = None  # USD for the whole run; None: unbounded
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
-    strategy: str = "auto"  # "auto" | "flat" | "hierarchical" | "baseline" (no trace)
+    strategy: str = "auto"  # "auto" | "flat" | "hierarchical" | "baseline" (no trace), or stages: "baseline,auto"
     decompose: bool = False  # split a long monolithic failing function into helpers before debugging it
     keep_structure: bool = False  # with decompose: inline the fix back into the original function
     apply: bool = False  # write the validated patch into the project
@@ -271,8 +277,10 @@ def _check_ranges(config: Config, sources: dict[str, str]) -> None:
     def fail(name: str, rule: str) -> None:
         raise TracefixError(f"{name} ({sources[name]}) must be {rule}, got {getattr(config, name)!r}")
 
-    if config.strategy not in STRATEGIES:
-        fail("strategy", " or ".join(repr(s) for s in STRATEGIES))
+    steps = stages(config.strategy)
+    if any(step not in STRATEGIES for step in steps) or len(set(steps)) < len(steps):
+        fail("strategy", " or ".join(repr(s) for s in STRATEGIES) + ", or several of them, comma-separated, "
+             "each once (stages)")
     for name in ("max_tokens", "max_iters", "candidates", "token_budget"):
         if getattr(config, name) < 1:
             fail(name, "at least 1")

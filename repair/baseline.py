@@ -101,8 +101,12 @@ def file_to_fix(failing: list[TestOutcome], sources: list[str]) -> str:
             return named[-1]
     if len(sources) == 1:
         return sources[0]
-    raise TracefixError("the baseline strategy cannot tell which file to fix: the failing tests' tracebacks "
-                        "name no source file")
+    raise NoFileToFix("the baseline strategy cannot tell which file to fix: the failing tests' tracebacks "
+                      "name no source file")
+
+
+class NoFileToFix(TracefixError):
+    """The baseline's own limit, not the user's: a staged run goes on to its next strategy."""
 
 
 def with_edges_of(original: str, code: str) -> str:

@@ -85,6 +85,10 @@ def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | 
         from repair.decompose import fix_decomposed  # it runs fix_project on the split copy
 
         return fix_decomposed(root, config, test_ids, client=client, progress=progress)
+    if "," in config.strategy:
+        from repair.stages import fix_in_stages  # it runs fix_project once per stage
+
+        return fix_in_stages(root, config, test_ids, client=client, progress=progress)
     if config.strategy == "baseline":
         from repair.baseline import fix_baseline  # it reuses this module's records
 

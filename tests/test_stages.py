@@ -1,0 +1,94 @@
+"""Staged repair (`--strategy baseline,flat`): each stage on what the one before left unfixed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import mocks, run_cli
+from debugger.config import Config, load_config
+from debugger.errors import TracefixError
+from repair.fix import fix_project
+
+SUMMARY = '''"""Small statistics helpers."""
+
+
+def mean(values):
+    """Arithmetic mean of a non-empty list of numbers."""
+    total = 0
+    for v in values:
+        total += v
+    return total / {divisor}
+
+
+def spread(values):
+    """Largest minus smallest value."""
+    return max(values) - min(values)
+'''
+FILE_STILL_WRONG = "```python\n" + SUMMARY.format(divisor="(len(values) + 2)") + "```"
+FILE_GOOD = "```python\n" + SUMMARY.format(divisor="len(values)") + "```"
+VERDICTS = json.dumps([{"block": 3, "correct": False, "explanation": "divides by one too many"}])
+FUNCTION_GOOD = '''Bug: the division adds one to the count.
+```python
+def mean(values):
+    """Arithmetic mean of a non-empty list of numbers."""
+    total = 0
+    for v in values:
+        total += v
+    return total / len(values)
+```'''
+
+
+def config(tmp_path, *answers: str, **overrides) -> Config:
+    return Config(model="openai/mock-model", cache_dir=None, log_path=tmp_path / "log.jsonl",
+                  mock_responses=answers, **overrides)
+
+
+def purposes(tmp_path) -> list[str]:
+    return [json.loads(line)["purpose"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_later_stage_fixes_what_the_first_left_and_the_report_counts_both(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    before = (root / "stats/summary.py").read_text()
+    report = fix_project(root, config(tmp_path, FILE_STILL_WRONG, VERDICTS, FUNCTION_GOOD,
+                                      strategy="baseline,flat", max_iters=1))
+    assert report.status == "fixed"
+    assert purposes(tmp_path) == ["patch", "verdicts", "patch"]
+    assert [c.outcome.accepted for c in report.candidates] == [False, True]
+    assert "(len(values) + 2)" in report.candidates[0].code  # the baseline's whole-file attempt
+    assert report.usage.calls == 3 and len(report.judgments) == 1
+    assert "+    return total / len(values)" in report.diff
+    assert (root / "stats/summary.py").read_text() == before  # still not applied
+
+
+def test_the_first_stage_that_fixes_ends_the_run(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    report = fix_project(root, config(tmp_path, FILE_GOOD, strategy="baseline,flat", max_iters=1))
+    assert report.status == "fixed" and purposes(tmp_path) == ["patch"]
+    assert report.judgments == ()
+
+
+def test_no_stage_fixing_reports_no_fix_with_every_attempt(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    still = FUNCTION_GOOD.replace("len(values)\n", "(len(values) - 1)\n")
+    report = fix_project(root, config(tmp_path, VERDICTS, still, FILE_STILL_WRONG,
+                                      strategy="flat,baseline", max_iters=1))
+    assert report.status == "no_fix" and report.diff == ""
+    assert purposes(tmp_path) == ["verdicts", "patch", "patch"]
+    assert len(report.candidates) == 2 and not any(c.outcome.accepted for c in report.candidates)
+
+
+@pytest.mark.parametrize("value", ["baseline,ldb", "flat,flat", "baseline,"])
+def test_a_bad_stage_list_is_a_clear_error(tmp_path, value):
+    with pytest.raises(TracefixError, match="comma-separated, each once"):
+        load_config(tmp_path, {"strategy": value})
+
+
+def test_cli_takes_stages(fixture_copy):
+    root = fixture_copy("average")
+    result = run_cli("fix", str(root), "--model", "openai/mock-model", "--cache", "off", "--max-iters", "1",
+                     "--strategy", "baseline,flat", env=mocks(FILE_STILL_WRONG, VERDICTS, FUNCTION_GOOD))
+    assert result.returncode == 0, result.stderr
+    assert "+    return total / len(values)" in result.stdout
