@@ -190,7 +190,7 @@ def summary(rows: list[dict], strategies: list[str]) -> str:
                 these = [r for r in mine if r["strategy"] == strategy]
                 cells.append(f"{sum(r['status'] == 'fixed' for r in these)}/{len(these)}")
             lines.append(f"| {group} | {len({r['id'] for r in mine})} | " + " | ".join(cells) + " |")
-    return "\n".join(lines + overlap(rows, strategies) + fixes(rows, strategies))
+    return "\n".join(lines + overlap(rows, strategies) + fixes(rows, strategies) + staged(rows, strategies))
 
 
 def overlap(rows: list[dict], strategies: list[str]) -> list[str]:
@@ -225,6 +225,39 @@ def fixes(rows: list[dict], strategies: list[str]) -> list[str]:
         sizes = [changed_lines(r["diff"]) for r in mine if r.get("diff")]
         lines.append(f"| {strategy} | {len(mine)} | {sum(r.get('candidates') == 1 for r in mine)} "
                      f"| {f'{statistics.median(sizes):g}' if sizes else '-'} | {max(sizes) if sizes else '-'} |")
+    return lines
+
+
+def staged_row(stage_rows: list[dict]) -> dict:
+    """What `--strategy a,b` would have done on a record, had each stage answered as it did in
+    its own run here: the stages' costs up to the first that fixed it, and that stage's result."""
+    spent = []
+    for row in stage_rows:
+        spent.append(row)
+        if row["status"] == "fixed":
+            break
+    last = spent[-1]
+    total = {k: sum(r.get(k) or 0 for r in spent)
+             for k in ("calls", "prompt_tokens", "completion_tokens", "seconds", "candidates")}
+    return dict(last, **total, strategy=",".join(r["strategy"] for r in stage_rows))
+
+
+def staged(rows: list[dict], strategies: list[str]) -> list[str]:
+    """The first strategy and each other one as two stages, in both orders (`repair.stages`)."""
+    if len(strategies) < 2:
+        return []
+    by = {(r["id"], r["strategy"]): r for r in rows}
+    records = list(dict.fromkeys(r["id"] for r in rows))
+    lines = ["", "| stages (derived from the rows above) | fixed / attempted | hidden tests pass | tokens / bug "
+             "| tokens / fixed bug | median s / bug |", "|---|---|---|---|---|---|"]
+    first = strategies[0]
+    for order in [(first, s) for s in strategies[1:]] + [(s, first) for s in strategies[1:]]:
+        mine = [staged_row([by[(i, s)] for s in order]) for i in records]
+        fixed = sum(r["status"] == "fixed" for r in mine)
+        tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in mine)
+        lines.append(f"| {', then '.join(order)} | {fixed}/{len(mine)} | {sum(bool(r.get('hidden_pass')) for r in mine)} "
+                     f"| {tokens / max(len(mine), 1):,.0f} | {f'{tokens / fixed:,.0f}' if fixed else '-'} "
+                     f"| {statistics.median(r['seconds'] for r in mine) if mine else 0:.0f} |")
     return lines
 
 
