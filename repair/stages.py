@@ -26,6 +26,7 @@ def fix_in_stages(root: Path, config: Config, test_ids=(), *, client: LLMClient 
     client = client or LLMClient(config)  # one client: its usage counts every stage
     reports: list[FixReport] = []
     skipped: list[str] = []
+    done = 0
     for step in stages(config.strategy):
         def staged(message: str, step: str = step) -> None:
             progress(f"{step}: {message}")
@@ -35,12 +36,20 @@ def fix_in_stages(root: Path, config: Config, test_ids=(), *, client: LLMClient 
         except NoFileToFix as exc:
             skipped.append(f"{step} skipped: {exc}")
             continue
-        reports.append(report)
+        reports.append(shifted(report, done))
+        done += config.max_iters  # a stage that found no fix used all of its iterations
         if report.status != "no_fix":  # fixed, or nothing failing: no later stage has work
             break
     if not reports:
         raise NoFileToFix("; ".join(skipped))
     return merged(reports, client, time.perf_counter() - started, skipped)
+
+
+def shifted(report: FixReport, done: int) -> FixReport:
+    """The report with its iterations numbered after the earlier stages', so the story of the
+    whole run reads in order."""
+    return replace(report, judgments=tuple(replace(j, iteration=j.iteration + done) for j in report.judgments),
+                   candidates=tuple(replace(c, iteration=c.iteration + done) for c in report.candidates))
 
 
 def merged(reports: list[FixReport], client: LLMClient, seconds: float, skipped=()) -> FixReport:

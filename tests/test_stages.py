@@ -57,6 +57,7 @@ def test_a_later_stage_fixes_what_the_first_left_and_the_report_counts_both(fixt
     assert report.status == "fixed"
     assert purposes(tmp_path) == ["patch", "verdicts", "patch"]
     assert [c.outcome.accepted for c in report.candidates] == [False, True]
+    assert [c.iteration for c in report.candidates] == [1, 2]  # numbered across the stages
     assert "(len(values) + 2)" in report.candidates[0].code  # the baseline's whole-file attempt
     assert report.usage.calls == 3 and len(report.judgments) == 1
     assert "+    return total / len(values)" in report.diff
