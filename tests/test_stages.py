@@ -11,33 +11,10 @@ from debugger.config import Config, load_config
 from debugger.errors import TracefixError
 from repair.fix import fix_project
 
-SUMMARY = '''"""Small statistics helpers."""
+from test_baseline import GOOD as FILE_GOOD, STILL_WRONG as FILE_STILL_WRONG  # whole-file answers
+from test_fix import GOOD_MEAN as FUNCTION_GOOD  # a one-function answer
 
-
-def mean(values):
-    """Arithmetic mean of a non-empty list of numbers."""
-    total = 0
-    for v in values:
-        total += v
-    return total / {divisor}
-
-
-def spread(values):
-    """Largest minus smallest value."""
-    return max(values) - min(values)
-'''
-FILE_STILL_WRONG = "```python\n" + SUMMARY.format(divisor="(len(values) + 2)") + "```"
-FILE_GOOD = "```python\n" + SUMMARY.format(divisor="len(values)") + "```"
 VERDICTS = json.dumps([{"block": 3, "correct": False, "explanation": "divides by one too many"}])
-FUNCTION_GOOD = '''Bug: the division adds one to the count.
-```python
-def mean(values):
-    """Arithmetic mean of a non-empty list of numbers."""
-    total = 0
-    for v in values:
-        total += v
-    return total / len(values)
-```'''
 
 
 def config(tmp_path, *answers: str, **overrides) -> Config:
