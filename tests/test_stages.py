@@ -70,3 +70,15 @@ def test_cli_takes_stages(fixture_copy):
                      "--strategy", "baseline,flat", env=mocks(FILE_STILL_WRONG, VERDICTS, FUNCTION_GOOD))
     assert result.returncode == 0, result.stderr
     assert "+    return total / len(values)" in result.stdout
+
+
+def test_a_stage_that_cannot_start_is_skipped_with_a_warning(fixture_copy, tmp_path):
+    # shipping's failing test ends in a wrong result: no traceback names a source file, and
+    # the project has several, so the baseline cannot tell which one to rewrite.
+    root = fixture_copy("shipping")
+    report = fix_project(root, config(tmp_path, *["I do not know."] * 8, strategy="baseline,flat", max_iters=1))
+    assert report.status == "no_fix"
+    assert any(w.startswith("baseline skipped: the baseline strategy cannot tell which file") for w in report.warnings)
+    assert "patch" in purposes(tmp_path)  # the flat stage still ran
+    with pytest.raises(TracefixError, match="cannot tell which file"):
+        fix_project(root, config(tmp_path, strategy="baseline", max_iters=1))
