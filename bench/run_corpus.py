@@ -164,19 +164,19 @@ def summary(rows: list[dict], strategies: list[str]) -> str:
     lines = [f"{records} records, every strategy on each (paired)."
              + (f" {len(skipped)} more skipped: no visible test fails on the buggy code." if skipped else ""), "",
              "| strategy | fixed / attempted | repair rate | hidden tests pass (pass@1) | calls / bug "
-             "| prompt tok / bug | completion tok / bug | tokens / fixed bug | median s / bug | errors |",
+             "| prompt tok / bug | completion tok / bug | tokens / fixed bug (prompt + completion) | median s / bug "
+             "| errors |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for strategy in strategies:
         mine = [r for r in rows if r["strategy"] == strategy]
         n = len(mine) or 1
         fixed = sum(r["status"] == "fixed" for r in mine)
         hidden = sum(bool(r.get("hidden_pass")) for r in mine)
-        tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in mine)
         lines.append(
             f"| {strategy} | {fixed}/{len(mine)} | {fixed / n:.0%} | {hidden}/{len(mine)} ({hidden / n:.0%}) "
             f"| {sum(r['calls'] for r in mine) / n:.1f} | {sum(r['prompt_tokens'] for r in mine) / n:,.0f} "
             f"| {sum(r['completion_tokens'] for r in mine) / n:,.0f} "
-            f"| {f'{tokens / fixed:,.0f}' if fixed else '-'} "
+            f"| {per_fixed(mine, fixed)} "
             f"| {statistics.median(r['seconds'] for r in mine) if mine else 0:.0f} "
             f"| {sum(r['status'] == 'error' for r in mine)} |")
     for key, title in (("source", "corpus"), ("category", "bug category (how the buggy code fails)")):
@@ -191,6 +191,14 @@ def summary(rows: list[dict], strategies: list[str]) -> str:
                 cells.append(f"{sum(r['status'] == 'fixed' for r in these)}/{len(these)}")
             lines.append(f"| {group} | {len({r['id'] for r in mine})} | " + " | ".join(cells) + " |")
     return "\n".join(lines + overlap(rows, strategies) + fixes(rows, strategies) + staged(rows, strategies))
+
+
+def per_fixed(rows: list[dict], fixed: int) -> str:
+    """All tokens spent, fixed or not, over the bugs fixed: what one fix costs."""
+    if not fixed:
+        return "-"
+    prompt, completion = (sum(r[k] for r in rows) for k in ("prompt_tokens", "completion_tokens"))
+    return f"{(prompt + completion) / fixed:,.0f} ({prompt / fixed:,.0f} + {completion / fixed:,.0f})"
 
 
 def overlap(rows: list[dict], strategies: list[str]) -> list[str]:

@@ -131,8 +131,8 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
     assert len(loaded) == 7
     table = run_corpus.summary(loaded, ["baseline", "flat"])
     assert table.startswith("2 records, every strategy on each (paired). 1 more skipped")
-    assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 | 10 | 0 |" in table
-    assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 | 20 | 0 |" in table
+    assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 (200 + 40) | 10 | 0 |" in table
+    assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 (400 + 40) | 20 | 0 |" in table
     assert "| wrong result | 2 | 1/2 | 1/2 |" in table
     assert "| flat | 0 | 1 | 1 | 0 |" in table  # a: only baseline, b: only flat
     assert "| baseline | 1 | 1 | - | - |" in table  # a's row carries no diff
