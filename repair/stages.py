@@ -2,9 +2,9 @@
 
     --strategy baseline,auto   the plain self-repair first; when it finds no fix, the trace
 
-On the corpus benchmark (bench/CORPUS.md) with a 1.5B model, plain self-repair fixed most bugs
-at a fifth of the tokens, and the traced strategies fixed a few it missed and wrote smaller
-patches. A staged run takes both: each stage gets the full `max_iters`, starts from the
+On the corpus benchmark (bench/CORPUS.md) with a 1.5B model, plain self-repair fixed the most
+bugs at a fraction of the tokens, and the traced strategies fixed others that it missed, with
+smaller patches. A staged run takes both: each stage gets the full `max_iters`, starts from the
 user's unchanged code, and the first stage that validates a patch ends the run.
 """
 
