@@ -257,14 +257,14 @@ def staged(rows: list[dict], strategies: list[str]) -> list[str]:
     by = {(r["id"], r["strategy"]): r for r in rows}
     records = list(dict.fromkeys(r["id"] for r in rows))
     lines = ["", "| stages (derived from the rows above) | fixed / attempted | hidden tests pass | tokens / bug "
-             "| tokens / fixed bug | median s / bug |", "|---|---|---|---|---|---|"]
+             "| tokens / fixed bug (prompt + completion) | median s / bug |", "|---|---|---|---|---|---|"]
     first = strategies[0]
     for order in [(first, s) for s in strategies[1:]] + [(s, first) for s in strategies[1:]]:
         mine = [staged_row([by[(i, s)] for s in order]) for i in records]
         fixed = sum(r["status"] == "fixed" for r in mine)
         tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in mine)
         lines.append(f"| {', then '.join(order)} | {fixed}/{len(mine)} | {sum(bool(r.get('hidden_pass')) for r in mine)} "
-                     f"| {tokens / max(len(mine), 1):,.0f} | {f'{tokens / fixed:,.0f}' if fixed else '-'} "
+                     f"| {tokens / max(len(mine), 1):,.0f} | {per_fixed(mine, fixed)} "
                      f"| {statistics.median(r['seconds'] for r in mine) if mine else 0:.0f} |")
     return lines
 

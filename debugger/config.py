@@ -23,13 +23,13 @@ except ImportError:  # Python 3.10: the same parser, packaged as tomli
 from debugger.errors import TracefixError
 
 STRATEGIES = ("auto", "flat", "hierarchical", "baseline")
+OFF = "off"
 
 
 def stages(strategy: str) -> list[str]:
     """The strategies of a staged run, in order: "baseline,hierarchical" tries the baseline,
     then hierarchical on what it left unfixed. A plain strategy is one stage."""
     return [part.strip() for part in strategy.split(",")]
-OFF = "off"
 
 
 @dataclass(frozen=True)

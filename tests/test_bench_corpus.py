@@ -138,8 +138,8 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
     assert "| baseline | 1 | 1 | - | - |" in table  # a's row carries no diff
     assert "| flat | 1 | 0 | 2 | 2 |" in table  # the headers are not changed lines
     # a: baseline fixes it, flat never runs; b: baseline fails (120 tok), flat fixes it (320 tok)
-    assert "| baseline, then flat | 2/2 | 2 | 280 | 280 | 25 |" in table
-    assert "| flat, then baseline | 2/2 | 2 | 280 | 280 | 25 |" in table  # a: flat fails (120), baseline fixes (120)
+    assert "| baseline, then flat | 2/2 | 2 | 280 | 280 (250 + 30) | 25 |" in table
+    assert "| flat, then baseline | 2/2 | 2 | 280 | 280 (250 + 30) | 25 |" in table  # a: flat fails (120), baseline fixes (120)
     records = run_corpus.per_record(loaded, ["baseline", "flat"])
     assert "| b | wrong result | no fix (2 calls, 120 tok) | fixed (2 calls, 320 tok) |" in records
     assert "| c |" not in records
