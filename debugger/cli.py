@@ -185,21 +185,27 @@ def _print_trace_run(run, root_dir: Path) -> None:
 @app.command()
 def locate(
     path: Path = PathArg,
+    test_ids: Optional[List[str]] = typer.Argument(
+        None, help="pytest node ids or files to run (default: the whole suite; passing tests sharpen the ranking)."),
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
     fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
     formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
     test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
     run_timeout: float = typer.Option(600.0, help="Seconds the whole test run may take."),
+    collector: Optional[str] = typer.Option(None, help="coverage or monitoring (Python 3.12+; default: monitoring "
+                                                       "where it is free, else coverage)."),
 ) -> None:
     """Rank functions, blocks and lines by how strongly the failing tests point at them."""
     from tracer.localize import locate as locate_
     from tracer.project import check_project
 
     _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_collector(collector)
     root_dir = check_project(path)
     err = _stderr()
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
-        loc = locate_(root_dir, formula=formula, test_timeout=test_timeout, run_timeout=run_timeout)
+        loc = locate_(root_dir, test_ids=test_ids or (), formula=formula, test_timeout=test_timeout,
+                      run_timeout=run_timeout, collector=collector)
     shown = loc.top(top)
     if fmt == "json":
         typer.echo(json.dumps(shown.to_json(), indent=1))
@@ -213,6 +219,14 @@ def locate(
     for warning in loc.warnings:
         err.print(f"warning: {warning}", style="yellow")
     raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
+
+
+def _check_collector(name: Optional[str]) -> None:
+    # Checked here, not in the test process, so the error names the option rather than a dead child.
+    if name not in (None, "coverage", "monitoring"):
+        raise TracefixError(f"unknown collector {name!r}: use coverage or monitoring")
+    if name == "monitoring" and not hasattr(sys, "monitoring"):
+        raise TracefixError(f"--collector monitoring needs Python 3.12+ (this is {sys.version.split()[0]})")
 
 
 def _print_localization(loc) -> None:
