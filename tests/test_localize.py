@@ -169,6 +169,41 @@ def test_every_formula_ranks_the_buggy_function_first(tmp_path):
         assert loc.functions[0].function == "shop/pricing.py::apply_discount"
 
 
+def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp_path, located):
+    # Many repositories put --cov in addopts; the child's pytest then starts pytest-cov's
+    # tracer next to tracefix's collector or recorder. Both must still see every line, and
+    # pytest-cov's failing --cov-fail-under must not turn into an error.
+    pytest.importorskip("pytest_cov")
+    from tracer.tracing import trace_tests
+
+    _plain_root, plain = located("average")
+    root = tmp_path / "average"
+    shutil.copytree(FIXTURES / "average", root)
+    config = root / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "--cov=stats --cov-branch --cov-fail-under=100"'))
+    loc = locate(root, test_timeout=5)
+    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
+    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
+    run = trace_tests(root, test_timeout=5)
+    assert sorted(t.nodeid.rsplit("::", 1)[1] for t in run.traces) == ["test_mean_of_one", "test_mean_of_three"]
+    assert all(any(c.function.endswith("::mean") for c in t.calls) for t in run.traces)
+    assert not list(root.glob(".coverage*"))
+
+
+def test_refused_pytest_arguments_name_the_argument(tmp_path):
+    # A project that switches pytest-cov off in addopts while it is installed refuses --no-cov;
+    # the error must name the argument, not pytest's usage banner.
+    pytest.importorskip("pytest_cov")
+    root = tmp_path / "average"
+    shutil.copytree(FIXTURES / "average", root)
+    config = root / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "-p no:pytest_cov"'))
+    with pytest.raises(TracefixError, match="unrecognized arguments: --no-cov"):
+        locate(root, test_timeout=5)
+
+
 def test_suite_with_no_failing_test_has_nothing_to_localize(tmp_path):
     root = write_project(tmp_path / "ok", {
         "calc/__init__.py": "",

@@ -173,6 +173,6 @@ def require_parseable(root: Path, files: list[str]) -> None:
 def _last_line(text: str) -> str:
     lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
     for line in reversed(lines):
-        if "ERROR" in line or "Error" in line:
+        if "ERROR" in line or "Error" in line or "error:" in line:
             return line[:300]
     return lines[-1][:300] if lines else "no output"
