@@ -82,6 +82,38 @@ def test_recursion_bug_records_the_call_tree(fixture_copy):
     assert depths[:3] == [0, 1, 2]
 
 
+def test_endless_recursion_is_reported_in_the_users_code_not_the_tracers(tmp_path):
+    # The tracer needs stack too, so the overflow happens inside it; the failure report (which
+    # the repair prompt quotes) must still end in the user's function.
+    (tmp_path / "calc").mkdir()
+    (tmp_path / "calc" / "__init__.py").write_text("")
+    (tmp_path / "calc" / "fact.py").write_text("def fact(n):\n    return n * fact(n - 1)\n")
+    (tmp_path / "test_fact.py").write_text(textwrap.dedent("""\
+        import unittest
+        from calc.fact import fact
+
+
+        def test_three():
+            assert fact(3) == 6
+
+
+        class FactTest(unittest.TestCase):  # unittest failures reach pytest's report hook later
+            def test_two(self):
+                self.assertEqual(fact(2), 2)
+    """))
+    result = run_cli("trace", str(tmp_path), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    tests = json.loads(result.stdout)["tests"]
+    assert len(tests) == 2
+    for test in tests:
+        assert test["message"].startswith("RecursionError")
+        assert "tracer" not in test["longrepr"] and "snapshot.py" not in test["longrepr"]
+        # The call event of the def line, or the recursive line: where the stack ran out.
+        ends = {"calc/fact.py:1: RecursionError", "calc/fact.py:2: RecursionError"}
+        assert ends & set(test["longrepr"].splitlines()), test["longrepr"][-400:]
+        assert any(c["function"] == "calc/fact.py::fact" for c in test["calls"])
+
+
 def test_nothing_to_trace_when_all_tests_pass(fixture_copy):
     root = fixture_copy("average")
     (root / "stats" / "summary.py").write_text(

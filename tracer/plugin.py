@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -23,6 +24,26 @@ _TOOL_DIRS = tuple(str(Path(m.__file__).resolve().parent) for m in (__import__("
 
 def _in_tool_code(frame) -> bool:
     return frame is not None and frame.f_code.co_filename.startswith(_TOOL_DIRS)
+
+
+_modules_seen = 0
+
+
+def _hide_tool_frames() -> None:
+    """Mark tracefix's and coverage.py's loaded modules so pytest leaves their frames out of a
+    failure report (pytest reads `__tracebackhide__` from a frame's globals too).
+
+    The tracer runs on the user's stack: an endless recursion overflows it inside the
+    recorder, and the report, which the repair prompt quotes, would end in tracefix's code.
+    """
+    global _modules_seen
+    if len(sys.modules) == _modules_seen:
+        return
+    _modules_seen = len(sys.modules)
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and path.startswith(_TOOL_DIRS):
+            module.__tracebackhide__ = True
 
 
 class TestTimeout(BaseException):
@@ -49,6 +70,8 @@ class OutcomePlugin:
         self.test_timeout = test_timeout
         self.collection_errors: list[str] = []
         self._outcome: dict = {}
+        # Debugging tracefix itself: its frames are the user's code then, and stay in reports.
+        self._hide_tool_frames = Path(_TOOL_DIRS[0]).parent != self.root
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -97,6 +120,8 @@ class OutcomePlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
+        if self._hide_tool_frames:  # for every test: a unittest failure reaches `call` only later
+            _hide_tool_frames()
         outcome = yield
         report = outcome.get_result()
         if call.excinfo is not None and report.failed:

@@ -59,7 +59,7 @@ def _calls_to_show(calls: tuple[CallRecord, ...]) -> set[int]:
 def _signature_and_result(call: CallRecord) -> tuple[str, Text]:
     args = ", ".join(f"{k}={v}" for k, v in call.args.items())
     if not call.finished:
-        return args, Text(" did not return: stopped here (timeout, or the tracer was stopped)", "bold red")
+        return args, Text(" did not return: stopped here (by the timeout, or by a RecursionError)", "bold red")
     if call.raised:
         return args, Text(f" raised {call.raised}", "red")
     return args, Text(f" -> {call.returned}", "cyan")
