@@ -22,6 +22,7 @@ from tracer.cfg import block_text
 from tracer.records import Block, CallRecord, FunctionInfo, TestTrace
 
 MAX_CALLS_SHOWN = 6  # per function per test: the first ones, and every one that raised
+MAX_INDENT = 8  # levels of call depth shown as indentation
 
 
 def render_trace(console: Console, root: Path, trace: TestTrace, verdicts: dict | None = None) -> None:
@@ -46,14 +47,31 @@ def render_trace(console: Console, root: Path, trace: TestTrace, verdicts: dict 
 
 
 def _calls_to_show(calls: tuple[CallRecord, ...]) -> set[int]:
+    """The first calls of each function, and every later one that raised or did not return,
+    except the links of a recursion that failed as a whole: of those, only the deepest."""
+    by_id = {call.id: call for call in calls}
+    failed_recursion = {
+        call.parent for call in calls
+        if _failed(call) and call.parent in by_id
+        and by_id[call.parent].function == call.function and _failed(by_id[call.parent])
+    }
     per_function: dict[str, int] = {}
     shown = set()
     for call in calls:
         n = per_function.get(call.function, 0)
-        if n < MAX_CALLS_SHOWN or call.raised or not call.finished:
+        if n < MAX_CALLS_SHOWN or (_failed(call) and call.id not in failed_recursion):
             shown.add(call.id)
         per_function[call.function] = n + 1
     return shown
+
+
+def _failed(call: CallRecord) -> bool:
+    return bool(call.raised) or not call.finished
+
+
+def _indent(depth: int) -> str:
+    # A deep recursion would push the title off the screen; past this it says how deep.
+    return "  " * depth if depth <= MAX_INDENT else "  " * MAX_INDENT + f"[depth {depth}] "
 
 
 def _signature_and_result(call: CallRecord) -> tuple[str, Text]:
@@ -67,7 +85,7 @@ def _signature_and_result(call: CallRecord) -> tuple[str, Text]:
 
 def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict) -> Panel:
     args, result = _signature_and_result(call)
-    title = Text.assemble(("  " * call.depth), (f"{info.qualname}({args})", "bold"), result,
+    title = Text.assemble(_indent(call.depth), (f"{info.qualname}({args})", "bold"), result,
                           _function_verdict(verdicts.get((info.key, None))))
     table = Table(show_header=False, box=None, pad_edge=False, expand=False)
     table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=56)
@@ -116,7 +134,7 @@ def render_call_tree(console: Console, trace: TestTrace, verdicts: dict | None =
         info = functions.get(call.function)
         name = info.qualname if info else call.function
         args, result = _signature_and_result(call)
-        console.print(Text.assemble("  " + "  " * call.depth, (f"{name}({args})", "bold"), result,
+        console.print(Text.assemble("  " + _indent(call.depth), (f"{name}({args})", "bold"), result,
                                     _function_verdict(verdicts.get((call.function, None)))))
 
 
