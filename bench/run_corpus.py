@@ -4,7 +4,8 @@
         /work/shared/corpus/ldb_seeds.jsonl:source=LDB-seeds-humaneval,meta.generator_model=gpt-3.5-turbo-0613 \
         --model openai/qwen2.5-coder-1.5b --api-base http://127.0.0.1:8080/v1 \
         [--strategy baseline,flat,hierarchical] [--limit N] [--ids a,b] [--jobs 1] \
-        [--max-iters 2] [--test-timeout 2] [--out bench/corpus_results.jsonl] [--report-only] [--per-record]
+        [--max-iters 2] [--test-timeout 2] [--out bench/corpus_results.jsonl] [--redo a,b] [--report-only] \
+        [--per-record]
 
 A corpus argument is a JSONL path, optionally followed by `:field=value,...` filters on
 (dotted) record fields. Records are taken from the corpora in turn (one from each, then the
@@ -20,7 +21,8 @@ Strategies: `baseline` is plain self-repair (code + failing tests + errors, no t
 `repair.baseline`); `flat` and `hierarchical` are tracefix's (`repair.fix`). The strategies of
 one record run back to back, in an order that rotates from record to record, so drift on a
 noisy machine hits them alike. Every outcome is one JSONL row in `--out`; a rerun with the
-same `--out` skips the (record, strategy) pairs already there, so an interrupted run resumes.
+same `--out` skips the (record, strategy) pairs already there, so an interrupted run resumes;
+`--redo` drops the named records' rows first, to run them again after a change that affects them.
 The table at the end counts only records every strategy finished (paired comparison).
 """
 
@@ -148,6 +150,19 @@ def load_rows(path: Path | None) -> list[dict]:
         except json.JSONDecodeError:  # a line cut by an interrupted run: that pair runs again
             continue
     return rows
+
+
+def without(rows: list[dict], patterns: list[str], strategies: list[str]) -> list[dict]:
+    """The rows left when the chosen strategies' rows of the records matching `patterns` go."""
+    patterns = [p for p in patterns if p]
+    return [r for r in rows if not (r["strategy"] in strategies and any(p in r["id"] for p in patterns))]
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    # Atomically: the file is the only record of hours of model time.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def paired(rows: list[dict], strategies: list[str]) -> list[dict]:
@@ -306,6 +321,8 @@ def main(argv=None) -> int:
                                                                                      900)))
     parser.add_argument("--out", type=Path, help="JSONL of every outcome; resumed from when it exists")
     parser.add_argument("--log-dir", type=Path, help="keep every prompt and answer, one JSONL per record and strategy")
+    parser.add_argument("--redo", help="comma-separated substrings of record ids: drop their rows for the chosen "
+                                       "strategies from --out and run them again (after a fix that changes them)")
     parser.add_argument("--report-only", action="store_true", help="print the table from --out and stop")
     parser.add_argument("--per-record", action="store_true", help="also print every record's outcomes")
     args = parser.parse_args(argv)
@@ -315,6 +332,13 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"run_corpus: unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     rows = load_rows(args.out)
+    if args.redo:
+        if not args.out:
+            raise SystemExit("run_corpus: --redo needs --out (the rows to drop)")
+        kept = without(rows, args.redo.split(","), strategies)
+        print(f"run_corpus: {len(rows) - len(kept)} rows dropped from {args.out} to run again", file=sys.stderr)
+        rows = kept
+        write_rows(args.out, rows)
     if args.report_only:
         print(report(rows, strategies, args.per_record))
         return 0

@@ -173,3 +173,31 @@ def test_a_run_stops_when_the_model_keeps_failing_and_a_rerun_retries_the_failed
                                                                                 strategy=strategy))
     assert run_corpus.main(args) == 0
     assert "5 records, every strategy on each" in capsys.readouterr().out  # the 3 failed pairs ran again
+
+
+def test_redo_drops_the_named_records_rows_for_the_chosen_strategies_and_runs_them_again(tmp_path, monkeypatch,
+                                                                                        capsys):
+    path, out = tmp_path / "c.jsonl", tmp_path / "rows.jsonl"
+    records = [dict(QUIX, id=f"quixbugs/halve{i}") for i in range(3)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    runs = []
+
+    def repair(record, strategy, *a):
+        runs.append((record["id"], strategy))
+        return {"id": record["id"], "strategy": strategy, "status": "no_fix", "error": "", "calls": 1,
+                "prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.1, "hidden_pass": False}
+
+    monkeypatch.setattr(run_corpus, "repair", repair)
+    both = [str(path), "--model", "openai/m", "--strategy", "baseline,flat", "--out", str(out)]
+    assert run_corpus.main(both) == 0
+    assert len(runs) == 6
+    runs.clear()
+    flat_only = [str(path), "--model", "openai/m", "--strategy", "flat", "--out", str(out), "--redo", "halve1"]
+    assert run_corpus.main(flat_only) == 0
+    assert runs == [("quixbugs/halve1", "flat")]
+    assert "1 rows dropped" in capsys.readouterr().err
+    rows = run_corpus.load_rows(out)
+    assert sorted((r["id"], r["strategy"]) for r in rows) == sorted(
+        (f"quixbugs/halve{i}", s) for i in range(3) for s in ("baseline", "flat"))
+    with pytest.raises(SystemExit, match="--redo needs --out"):
+        run_corpus.main([str(path), "--model", "openai/m", "--redo", "halve1"])
