@@ -110,8 +110,9 @@ def _default_job(path: Path) -> None:
         raised = [c for c in t.calls if c.raised or not c.finished]
         deepest = max(raised, key=lambda c: c.depth) if raised else None
         if deepest is not None:
-            what = deepest.raised or "stopped by the timeout"
-            out.print(f"  {t.nodeid}: {deepest.function.split('::')[-1]} -> {what} (line {deepest.raised_line})")
+            what = deepest.raised or f"did not return (stopped by {t.stopped_by})"
+            where = f" (line {deepest.raised_line})" if deepest.raised_line else ""
+            out.print(f"  {t.nodeid}: {deepest.function.split('::')[-1]} -> {what}{where}", markup=False)
     out.print("details: tracefix trace .   ranking: tracefix locate .")
     if not config.model:
         out.print("no model configured: set TRACEFIX_MODEL or [tool.tracefix] model to get a fix proposed",

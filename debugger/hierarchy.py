@@ -52,6 +52,7 @@ class Pair:
     returned: str | None
     raised: str | None
     finished: bool = True
+    stopped_by: str = "the per-test timeout"  # what ended a call that did not finish
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def pairs_of(key: str, failing: list[TestTrace], passing: list[TestTrace], limit
                 seen.add(shape)
                 taken += 1
                 pairs.append(Pair(len(pairs) + 1, key, trace.nodeid, is_failing, dict(node.args), node.returned,
-                                  node.raised, node.finished))
+                                  node.raised, node.finished, trace.stopped_by))
     return pairs
 
 
@@ -235,7 +236,7 @@ def _callees(key: str, failing: list[TestTrace]) -> set[str]:
 def call_text(qualname: str, pair: Pair) -> str:
     args = ", ".join(f"{k}={v}" for k, v in pair.args.items())
     if not pair.finished:
-        result = "did not finish (stopped by the timeout)"
+        result = f"did not finish (stopped by {pair.stopped_by})"
     elif pair.raised is not None:
         result = f"raised {pair.raised}"
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
@@ -17,7 +18,7 @@ from conftest import FIXTURES, mocks, run_cli
 from debugger.answers import MalformedAnswer, parse_call_verdicts
 from debugger.callgraph import bottom_up, call_tree, failing_path, raising_chain
 from debugger.config import Config
-from debugger.hierarchy import in_order, judge_bottom_up, path_of, wants_hierarchy
+from debugger.hierarchy import call_text, in_order, judge_bottom_up, pairs_of, path_of, wants_hierarchy
 from debugger.llm import LLMClient
 from repair import validate as validate_module
 from repair.fix import _targets, apply_edits_in_memory
@@ -114,6 +115,17 @@ def test_recursion_and_mutual_recursion_list_each_function_once():
         call(4, "m.py::leaf", parent=3, depth=3),
     ])
     assert bottom_up([failing_path(call_tree(trace))]) == ["m.py::leaf", "m.py::odd", "m.py::even"]
+
+
+def test_a_call_that_never_returned_says_what_stopped_it():
+    # The hierarchical prompt told the model "stopped by the timeout" for an endless recursion.
+    unfinished = [replace(call(1, "m.py::f", n=3), finished=False),
+                  replace(call(2, "m.py::f", parent=1, depth=1, n=2), finished=False)]
+    overflow = replace(synthetic(unfinished), message="RecursionError: maximum recursion depth exceeded")
+    hang = synthetic(unfinished, outcome="timeout")
+    assert call_text("f", pairs_of("m.py::f", [overflow], [])[0]) == (
+        "f(n=3) did not finish (stopped by a RecursionError: the stack overflowed)")
+    assert call_text("f", pairs_of("m.py::f", [hang], [])[0]) == "f(n=3) did not finish (stopped by the per-test timeout)"
 
 
 def test_auto_strategy_goes_hierarchical_only_with_more_than_one_function_on_the_path(shipping):

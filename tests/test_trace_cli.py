@@ -122,6 +122,8 @@ def test_endless_recursion_is_reported_in_the_users_code_not_the_tracers(tmp_pat
     titles = [line for line in text.splitlines() if "fact(n=" in line]
     assert len(titles) == 7, text
     assert f"[depth {deepest}] fact(n=" in titles[-1]  # at the overflow even a repr may fail
+    if not three["calls"][0]["finished"]:  # settrace: say why the calls never returned
+        assert "did not return: stopped here by a RecursionError" in text
     assert "more calls recorded but not shown" in text
 
 
@@ -200,5 +202,5 @@ def test_bare_tracefix_reports_failures_and_suspects(fixture_copy):
     assert "1 failing, 3 passing tests" in out
     assert "test_find_missing_large: timeout: test ran longer than 1s" in out
     assert "1. finder/bisect_search.py:4 find" in out
-    assert "find -> stopped by the timeout" in out
+    assert "find -> did not return (stopped by the per-test timeout) (line " in out
     assert "[tool.tracefix] model" in out

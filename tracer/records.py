@@ -108,6 +108,16 @@ class TestTrace:
     dropped_calls: int = 0  # calls beyond the per-function bound, not recorded
     duration: float = 0.0
 
+    @property
+    def stopped_by(self) -> str:
+        """What ended the calls that never returned, as the test's own failure tells."""
+        if self.outcome == "timeout":
+            return "the per-test timeout"
+        if self.message.startswith("RecursionError"):
+            # On 3.10/3.11 the stack overflows inside the tracer, and CPython drops it.
+            return "a RecursionError: the stack overflowed"
+        return "the end of the recording"
+
 
 def to_json(obj: Any) -> Any:
     """Plain JSON-ready data from nested records."""

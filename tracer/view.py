@@ -38,7 +38,7 @@ def render_trace(console: Console, root: Path, trace: TestTrace, verdicts: dict 
         info = functions.get(call.function)
         if info is None:
             continue
-        console.print(_call_panel(call, info, sources, verdicts))
+        console.print(_call_panel(call, info, sources, verdicts, trace.stopped_by))
     hidden = len(trace.calls) - len(shown) + trace.dropped_calls
     if hidden:
         console.print(Text(f"  ... {hidden} more calls recorded but not shown (use --format json)", "dim"))
@@ -74,17 +74,18 @@ def _indent(depth: int) -> str:
     return "  " * depth if depth <= MAX_INDENT else "  " * MAX_INDENT + f"[depth {depth}] "
 
 
-def _signature_and_result(call: CallRecord) -> tuple[str, Text]:
+def _signature_and_result(call: CallRecord, stopped_by: str) -> tuple[str, Text]:
     args = ", ".join(f"{k}={v}" for k, v in call.args.items())
     if not call.finished:
-        return args, Text(" did not return: stopped here (by the timeout, or by a RecursionError)", "bold red")
+        return args, Text(f" did not return: stopped here by {stopped_by}", "bold red")
     if call.raised:
         return args, Text(f" raised {call.raised}", "red")
     return args, Text(f" -> {call.returned}", "cyan")
 
 
-def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict) -> Panel:
-    args, result = _signature_and_result(call)
+def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict,
+                stopped_by: str) -> Panel:
+    args, result = _signature_and_result(call, stopped_by)
     title = Text.assemble(_indent(call.depth), (f"{info.qualname}({args})", "bold"), result,
                           _function_verdict(verdicts.get((info.key, None))))
     table = Table(show_header=False, box=None, pad_edge=False, expand=False)
@@ -133,7 +134,7 @@ def render_call_tree(console: Console, trace: TestTrace, verdicts: dict | None =
             continue
         info = functions.get(call.function)
         name = info.qualname if info else call.function
-        args, result = _signature_and_result(call)
+        args, result = _signature_and_result(call, trace.stopped_by)
         console.print(Text.assemble("  " + _indent(call.depth), (f"{name}({args})", "bold"), result,
                                     _function_verdict(verdicts.get((call.function, None)))))
 
