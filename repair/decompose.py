@@ -12,12 +12,14 @@ The accepted patch is against the user's files: it brings the split and the fix.
 def, no helpers); that candidate is validated again on the user's tree, and when it fails
 the split patch is kept, with a warning saying so.
 
-Module-level functions only: a method's split would need helpers inside its class.
+Module-level functions and methods of a module-level class; the helpers of a method's split
+are new methods of its class (or module-level functions). Nested functions are not split.
 """
 
 from __future__ import annotations
 
 import ast
+import textwrap
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -111,9 +113,15 @@ def decomposable(traces: tuple[TestTrace, ...]) -> tuple[FunctionInfo | None, st
     length = info.end_line - info.first_line + 1
     if length <= LONG_FUNCTION:
         return None, f"{info.qualname} has {length} lines (decompose needs more than {LONG_FUNCTION})"
-    if "." in info.qualname:
-        return None, f"{info.qualname} is a method or nested function (decompose splits module-level functions)"
+    if "<locals>" in info.qualname or info.qualname.count(".") > 1:
+        return None, (f"{info.qualname} is a nested function or the method of a nested class (decompose splits "
+                      "module-level functions and the methods of module-level classes)")
     return info, ""
+
+
+def _class_of(info: FunctionInfo) -> str | None:
+    """The class a method belongs to; None for a module-level function."""
+    return info.qualname.split(".")[0] if "." in info.qualname else None
 
 
 # --- the split --------------------------------------------------------------------------------------
@@ -129,13 +137,20 @@ def split_messages(root: Path, info: FunctionInfo, failure: FailureContext,
              f"It fails the test {failure.nodeid}: {failure.message}"]
     for code, result in previous[-1:]:
         parts += ["## A previous split that was rejected", "```python", code, "```", f"Result: {result}"]
+    owner = _class_of(info)
     parts += ["## Task",
               f"`{info.name}` is long. Split it into smaller helper functions, one per step, WITHOUT changing what "
               "it does: every input must give exactly the same result or exception as before, even where the code "
-              "looks wrong (the bug is fixed later, in the helper it lands in).",
-              "- define each helper at module level, before the function, named after what it returns;",
-              f"- keep `{info.name}`'s name, parameters and docstring; it calls the helpers.",
-              f"Reply with one ```python code block holding the helpers and the new `{info.name}`."]
+              "looks wrong (the bug is fixed later, in the helper it lands in)."]
+    if owner is None:
+        parts += ["- define each helper at module level, before the function, named after what it returns;",
+                  f"- keep `{info.name}`'s name, parameters and docstring; it calls the helpers.",
+                  f"Reply with one ```python code block holding the helpers and the new `{info.name}`."]
+    else:
+        parts += [f"- define each helper as a new method of `{owner}`, named after what it returns;",
+                  f"- keep `{info.name}`'s name, parameters and docstring; it calls the helpers through `self`.",
+                  f"Reply with one ```python code block holding `class {owner}:` with the new helper methods and the "
+                  f"new `{info.name}` only (leave the class's other methods out)."]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
 
 
@@ -170,15 +185,18 @@ def split_from(root: Path, info: FunctionInfo, answer: str) -> _Split:
     if node is None:
         raise RejectedCandidate(f"the answer has no function named {info.name}")
     check_rewrite(function_source(root, info), code, info.qualname)
-    tree = ast.parse(code)
-    existing = _top_level_names((root / info.path).read_text(encoding="utf-8"))
-    helpers = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-               and n.name != info.name and n.name not in existing]
-    called = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-    if not helpers or not set(helpers) & called:
+    tree = ast.parse(textwrap.dedent(code))
+    original = (root / info.path).read_text(encoding="utf-8")
+    owner = _class_of(info)
+    helpers = _new_defs(tree.body, _top_level_names(original), info.name)
+    if owner is not None:
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner):
+            helpers += _new_defs(cls.body, _class_names(original, owner), info.name)
+    if not helpers or not set(helpers) & _called_names(node, owner):
         raise RejectedCandidate(f"the answer does not split {info.name} into new helper functions it calls")
     edited = apply_edits_in_memory(root, info, code)
-    missing = [h for h in helpers if h not in _top_level_names(edited[info.path])]
+    defined = _top_level_names(edited[info.path]) | (_class_names(edited[info.path], owner) if owner else set())
+    missing = [h for h in helpers if h not in defined]
     if missing:
         raise RejectedCandidate(f"the helpers {', '.join(missing)} could not be added to {info.path}")
     return _Split(code, edited, helpers)
@@ -214,6 +232,34 @@ def _top_level_names(text: str) -> set[str]:
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
+def _class_names(text: str, owner: str) -> set[str]:
+    """The functions defined in the module-level class `owner` of `text`."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    return {m.name for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner
+            for m in n.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _new_defs(body: list[ast.stmt], existing: set[str], name: str) -> list[str]:
+    return [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.name != name and n.name not in existing]
+
+
+def _called_names(function: ast.AST, owner: str | None) -> set[str]:
+    """Names `function` calls: `helper(...)`, and for a method `self.helper(...)`, `cls.helper(...)`."""
+    receivers = {"self", "cls", owner}
+    called = set()
+    for call in (c for c in ast.walk(function) if isinstance(c, ast.Call)):
+        if isinstance(call.func, ast.Name):
+            called.add(call.func.id)
+        elif (owner is not None and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
+              and call.func.value.id in receivers):
+            called.add(call.func.attr)
+    return called
+
+
 # --- keeping the structure -------------------------------------------------------------------------
 
 def inline_messages(root: Path, info: FunctionInfo, fixed_split: str, previous: list[tuple[str, str]]) -> list[dict]:
@@ -230,7 +276,7 @@ def inline_messages(root: Path, info: FunctionInfo, fixed_split: str, previous: 
 
 def _inline(client: LLMClient, root: Path, info: FunctionInfo, fixed_text: str, baseline, failing: list[str],
             settings: TestSettings, config: Config, progress: Progress) -> list[Candidate]:
-    fixed_split = split_functions(fixed_text, (root / info.path).read_text(encoding="utf-8"), info.name)
+    fixed_split = split_functions(fixed_text, (root / info.path).read_text(encoding="utf-8"), info.qualname)
     tried: list[Candidate] = []
     previous: list[tuple[str, str]] = []
     for attempt in range(ATTEMPTS):
@@ -243,7 +289,8 @@ def _inline(client: LLMClient, root: Path, info: FunctionInfo, fixed_text: str, 
             if node is None:
                 raise RejectedCandidate(f"the answer has no function named {info.name}")
             # The function alone: helpers the answer may bring along are not the original structure.
-            code = ast.get_source_segment(code, node) or ast.unparse(node)
+            code = textwrap.dedent(ast.get_source_segment(textwrap.dedent(code), node, padded=True)
+                                   or ast.unparse(node))
             check_rewrite(function_source(root, info), code, info.qualname)
             edited = apply_edits_in_memory(root, info, code)
         except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
@@ -258,12 +305,20 @@ def _inline(client: LLMClient, root: Path, info: FunctionInfo, fixed_text: str, 
     return tried
 
 
-def split_functions(fixed_text: str, original_text: str, name: str) -> str:
-    """The source of `name` and of the helpers the split added, from the fixed file."""
-    existing = _top_level_names(original_text) - {name}
+def split_functions(fixed_text: str, original_text: str, qualname: str) -> str:
+    """The source of `qualname` and of the helpers the split added, from the fixed file; a
+    method comes inside `class Owner:` with the helper methods."""
+    name, owner = qualname.split(".")[-1], qualname.split(".")[0] if "." in qualname else None
+    existing = _top_level_names(original_text) - ({name} if owner is None else set())
     tree = ast.parse(fixed_text)
     chunks = [ast.get_source_segment(fixed_text, n) or "" for n in tree.body
               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name not in existing]
+    if owner is not None:
+        kept = _class_names(original_text, owner) - {name}
+        methods = [ast.get_source_segment(fixed_text, m, padded=True) or "" for n in tree.body
+                   if isinstance(n, ast.ClassDef) and n.name == owner
+                   for m in n.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name not in kept]
+        chunks.append(f"class {owner}:\n" + "\n\n".join(m for m in methods if m))
     return "\n\n\n".join(c for c in chunks if c)
 
 

@@ -4,6 +4,8 @@ instead of subtracted; five tests pass, one fails. Model answers are canned (lit
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 
 from conftest import mocks, run_cli
 
@@ -130,3 +132,70 @@ def mean(values):
     report = json.loads(result.stdout)
     assert report["status"] == "fixed"
     assert any("nothing decomposed: mean has" in w and "more than 40" in w for w in report["warnings"])
+
+
+# --- a method ------------------------------------------------------------------------------------
+
+def as_method(root):
+    """The ledger fixture with monthly_report as a method of `Report`; the tests call it through an instance."""
+    source = root / "ledger" / "report.py"
+    text = source.read_text()
+    head, function = text[:text.index("def monthly_report")], text[text.index("def monthly_report"):]
+    function = function.replace('def monthly_report(lines, currency="EUR"):', 'def monthly_report(self, lines, currency="EUR"):')
+    body = "".join("    " + line if line.strip() else line for line in function.splitlines(keepends=True))
+    source.write_text(head + "class Report:\n" + body)
+    tests = root / "tests" / "test_report.py"
+    tests.write_text(tests.read_text().replace("from ledger.report import monthly_report",
+                                               "from ledger.report import Report\n\nmonthly_report = Report().monthly_report"))
+    return root
+
+
+def method_of(function: str) -> str:
+    """`function`'s def as a method: `self` first, the split's helpers called through `self`."""
+    text = re.sub(r"^def (\w+)\(", r"def \1(self, ", function, flags=re.M)
+    return text.replace("report_lines(totals_by_month(parse_entries(",
+                        "self.report_lines(self.totals_by_month(self.parse_entries(")
+
+
+METHOD_SPLIT = ("```python\nclass Report:\n" + "\n\n".join(
+    "".join("    " + l if l.strip() else l for l in method_of(f).splitlines(keepends=True))
+    for f in (PARSE, TOTALS_BUGGY, LINES, MAIN)) + "```")
+
+
+def test_a_long_method_is_split_into_methods_of_its_class_and_fixed_there(fixture_copy):
+    root = as_method(fixture_copy("ledger"))
+    answers = [METHOD_SPLIT, RIGHT, TOTALS_WRONG, "[]", "[]", "```python\n" + method_of(TOTALS_FIXED) + "```"]
+    result = run_cli("fix", str(root), *MODEL, "--decompose", "--format", "json", env=mocks(*answers), timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "fixed", report
+    split = report["candidates"][0]
+    assert split["outcome"]["accepted"], split
+    assert "split into parse_entries, totals_by_month, report_lines" in split["outcome"]["reason"]
+    assert report["hierarchy"]["prime"] == "ledger/report.py::Report.totals_by_month"
+    assert "+    def totals_by_month(self, entries):" in report["diff"]
+    assert "+                per_month[category] = per_month.get(category, 0) - abs(amount)" in report["diff"]
+    assert "+        return self.report_lines(self.totals_by_month(self.parse_entries(lines)), currency)" in report["diff"]
+
+
+def test_keep_structure_carries_a_methods_fix_back_into_the_original_method(fixture_copy):
+    root = as_method(fixture_copy("ledger"))
+    text = (root / "ledger" / "report.py").read_text()
+    method = textwrap.dedent(text[text.index("    def monthly_report"):])
+    inlined_method = "```python\nclass Report:\n" + textwrap.indent(method.replace("+ abs(amount)", "- abs(amount)"),
+                                                                      "    ") + "```"
+    answers = [METHOD_SPLIT, RIGHT, TOTALS_WRONG, "[]", "[]", "```python\n" + method_of(TOTALS_FIXED) + "```",
+               inlined_method]
+    log = root.parent / "prompts.jsonl"
+    result = run_cli("fix", str(root), *MODEL, "--decompose", "--keep-structure",
+                     env=dict(mocks(*answers), TRACEFIX_LOG_PATH=str(log)), timeout=300)
+    assert result.returncode == 0, result.stderr
+    removed = [l for l in result.stdout.splitlines() if l.startswith("-") and not l.startswith("---")]
+    added = [l for l in result.stdout.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    assert removed == ["-                per_month[category] = per_month.get(category, 0) + abs(amount)"]
+    assert added == ["+                per_month[category] = per_month.get(category, 0) - abs(amount)"]
+    # The inline prompt showed the fixed split as the class's methods.
+    inline = [json.loads(line) for line in log.read_text().splitlines() if json.loads(line)["purpose"] == "inline"]
+    shown = inline[0]["messages"][-1]["content"]
+    assert "class Report:\n    def parse_entries(self, lines):" in shown
+    assert "    def monthly_report(self, lines, currency=\"EUR\"):" in shown
