@@ -71,7 +71,7 @@ class OutcomePlugin:
         self.collection_errors: list[str] = []
         self._outcome: dict = {}
         # Debugging tracefix itself: its frames are the user's code then, and stay in reports.
-        self._hide_tool_frames = Path(_TOOL_DIRS[0]).parent != self.root
+        self._hides_tool_frames = Path(_TOOL_DIRS[0]).parent != self.root
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -120,7 +120,7 @@ class OutcomePlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
-        if self._hide_tool_frames:  # for every test: a unittest failure reaches `call` only later
+        if self._hides_tool_frames:  # for every test: a unittest failure reaches `call` only later
             _hide_tool_frames()
         outcome = yield
         report = outcome.get_result()
