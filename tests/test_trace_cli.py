@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 from conftest import run_cli
 
@@ -125,6 +126,15 @@ def test_endless_recursion_is_reported_in_the_users_code_not_the_tracers(tmp_pat
     if not three["calls"][0]["finished"]:  # settrace: say why the calls never returned
         assert "did not return: stopped here by a RecursionError" in text
     assert "more calls recorded but not shown" in text
+
+
+def test_tracefix_keeps_its_own_frames_in_reports_when_the_project_is_tracefix(tmp_path):
+    import tracer
+    from tracer.plugin import OutcomePlugin
+
+    repository = Path(tracer.__file__).resolve().parent.parent
+    assert not OutcomePlugin(repository, None, tmp_path / "current", None, 0)._hides_tool_frames
+    assert OutcomePlugin(tmp_path, None, tmp_path / "current", None, 0)._hides_tool_frames
 
 
 def test_nothing_to_trace_when_all_tests_pass(fixture_copy):
