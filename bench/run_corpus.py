@@ -4,8 +4,8 @@
         /work/shared/corpus/ldb_seeds.jsonl:source=LDB-seeds-humaneval,meta.generator_model=gpt-3.5-turbo-0613 \
         --model openai/qwen2.5-coder-1.5b --api-base http://127.0.0.1:8080/v1 \
         [--strategy baseline,flat,hierarchical] [--limit N] [--ids a,b] [--jobs 1] \
-        [--max-iters 2] [--test-timeout 2] [--out bench/corpus_results.jsonl] [--redo a,b] [--report-only] \
-        [--per-record]
+        [--max-iters 2] [--test-timeout 2] [--seed N] [--out bench/corpus_results.jsonl] [--redo a,b] \
+        [--report-only] [--per-record]
 
 A corpus argument is a JSONL path, optionally followed by `:field=value,...` filters on
 (dotted) record fields. Records are taken from the corpora in turn (one from each, then the
@@ -96,7 +96,8 @@ def run_record(record: dict, strategies: list[str], config: Config, work: Path, 
     visible = write_visible(record, work / "visible" / _slug(record["id"]))
     before = run_tests(visible, test_timeout=config.test_timeout, run_timeout=config.run_timeout)
     base = {"id": record["id"], "source": record.get("source", ""), "model": config.model,
-            "max_iters": config.max_iters, "python": sys.version.split()[0]}
+            "max_iters": config.max_iters, "python": sys.version.split()[0],
+            **({"seed": config.seed} if config.seed is not None else {})}
     todo = [s for s in strategies if (record["id"], s) not in done]
     if not any(o.bad for o in before.outcomes):
         why = before.crashed or "the visible tests pass on the buggy code: nothing to repair"
@@ -317,6 +318,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-tokens", type=int, default=768, help="completion tokens per model call")
     parser.add_argument("--token-budget", type=int, default=6000, help="prompt tokens per model call")
     parser.add_argument("--test-timeout", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, help="sampling seed for every request (repeatable retries; off by default)")
     parser.add_argument("--request-timeout", type=float, default=float(os.environ.get("TRACEFIX_REQUEST_TIMEOUT",
                                                                                      900)))
     parser.add_argument("--out", type=Path, help="JSONL of every outcome; resumed from when it exists")
@@ -358,7 +360,7 @@ def main(argv=None) -> int:
     config = Config(model=args.model, api_base=args.api_base, cache_dir=None, max_iters=args.max_iters,
                     max_tokens=args.max_tokens, token_budget=args.token_budget,
                     request_timeout=args.request_timeout, retries=1, test_timeout=args.test_timeout,
-                    run_timeout=300.0, log_path=args.log_dir.resolve() if args.log_dir else None)
+                    run_timeout=300.0, log_path=args.log_dir.resolve() if args.log_dir else None, seed=args.seed)
     lock, stop, errors = threading.Lock(), threading.Event(), []
     with tempfile.TemporaryDirectory(prefix="tracefix-corpus-") as tmp:
         def one(indexed: tuple[int, dict]) -> None:

@@ -18,7 +18,8 @@ CACHE_FORMAT = "tracefix.cache/1"
 
 
 def request_key(
-    model: str, messages: Sequence[dict[str, Any]], temperature: float, max_tokens: int, variant: int = 0
+    model: str, messages: Sequence[dict[str, Any]], temperature: float, max_tokens: int, variant: int = 0,
+    seed: int | None = None,
 ) -> str:
     """The sha256 hex digest naming one request's cache entry."""
     request: dict[str, Any] = {
@@ -29,6 +30,8 @@ def request_key(
     }
     if variant:  # absent for variant 0, so entries recorded before variants existed stay valid
         request["variant"] = variant
+    if seed is not None:  # absent when unset, for the same reason
+        request["seed"] = seed
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

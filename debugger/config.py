@@ -41,6 +41,7 @@ class Config:
     api_base: str | None = None
     api_key_env: str | None = None  # read the key from this variable instead of the provider's usual one
     temperature: float = 0.0
+    seed: int | None = None  # sampling seed sent with each request (variant n gets seed + n); None: the model's own
     max_tokens: int = 1024  # per answer
     request_timeout: float = 60.0  # seconds per model request
     retries: int = 2  # extra attempts after a transient model error
@@ -145,6 +146,7 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "api_base": ("str", True),
     "api_key_env": ("str", True),
     "temperature": ("float", False),
+    "seed": ("int", True),
     "max_tokens": ("int", False),
     "request_timeout": ("float", False),
     "retries": ("int", False),

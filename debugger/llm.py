@@ -129,7 +129,8 @@ class LLMClient:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         chat = [dict(m) for m in messages]
-        key = request_key(self.model, chat, temp, limit, variant)
+        seed = None if self.config.seed is None else self.config.seed + variant
+        key = request_key(self.model, chat, temp, limit, variant, seed)
         started = time.monotonic()
         entry = self.cache.get(key) if self.cache is not None else None
         if entry is not None:
@@ -148,7 +149,7 @@ class LLMClient:
 
         self._check_budget()
         try:
-            reply = self._request(chat, temp, limit)
+            reply = self._request(chat, temp, limit, seed)
         except TracefixError as exc:
             self._log(purpose, chat, error=str(exc), key=key, max_tokens=limit)
             raise
@@ -161,6 +162,7 @@ class LLMClient:
                     "temperature": temp,
                     "max_tokens": limit,
                     "variant": variant,
+                    "seed": seed,
                     "text": reply.text,
                     "prompt_tokens": reply.prompt_tokens,
                     "completion_tokens": reply.completion_tokens,
@@ -173,7 +175,8 @@ class LLMClient:
 
     # --- the request ----------------------------------------------------------------------------
 
-    def _request(self, chat: list[dict[str, Any]], temperature: float, max_tokens: int) -> Reply:
+    def _request(self, chat: list[dict[str, Any]], temperature: float, max_tokens: int,
+                 seed: int | None = None) -> Reply:
         litellm = _litellm()
         started = time.monotonic()  # after the import: its ~3 s is not the model's time
         import openai  # litellm's own dependency; its exceptions subclass openai's
@@ -186,6 +189,8 @@ class LLMClient:
             litellm.ServiceUnavailableError,
         )
         kwargs = self._request_kwargs(litellm, temperature, max_tokens)
+        if seed is not None:
+            kwargs["seed"] = seed
         attempts = self.config.retries + 1
         for attempt in range(attempts):
             try:

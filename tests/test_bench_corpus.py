@@ -201,3 +201,20 @@ def test_redo_drops_the_named_records_rows_for_the_chosen_strategies_and_runs_th
         (f"quixbugs/halve{i}", s) for i in range(3) for s in ("baseline", "flat"))
     with pytest.raises(SystemExit, match="--redo needs --out"):
         run_corpus.main([str(path), "--model", "openai/m", "--redo", "halve1"])
+
+
+def test_a_seed_reaches_the_repair_config_and_every_row(tmp_path, monkeypatch):
+    path, out = tmp_path / "c.jsonl", tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(QUIX) + "\n")
+    seeds = []
+
+    def repair(record, strategy, config, visible, work, base):
+        seeds.append(config.seed)
+        return dict(base, strategy=strategy, status="no_fix", error="", calls=1, prompt_tokens=1,
+                    completion_tokens=1, seconds=0.1, hidden_pass=False)
+
+    monkeypatch.setattr(run_corpus, "repair", repair)
+    assert run_corpus.main([str(path), "--model", "openai/m", "--strategy", "baseline", "--seed", "3",
+                            "--out", str(out)]) == 0
+    assert seeds == [3]
+    assert [r["seed"] for r in run_corpus.load_rows(out)] == [3]

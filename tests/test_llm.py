@@ -104,6 +104,22 @@ def test_variants_of_one_request_are_cached_apart(tmp_path):
     assert llm.complete(MESSAGES, purpose="patch", variant=1).cached is True
 
 
+def test_a_seed_goes_with_each_request_one_per_variant_and_into_the_cache_key(tmp_path, monkeypatch):
+    import litellm
+
+    sent = []
+    real = litellm.completion
+    monkeypatch.setattr(litellm, "completion", lambda **kwargs: sent.append(kwargs.get("seed", "none")) or real(**kwargs))
+    seeded = client(local_config(tmp_path, seed=7), ["A", "B"])
+    seeded.complete(MESSAGES, purpose="patch", variant=0)
+    seeded.complete(MESSAGES, purpose="patch", variant=1)
+    unseeded = client(local_config(tmp_path), ["C"])  # the same cache folder
+    assert unseeded.complete(MESSAGES, purpose="patch").text == "C"  # not the seeded answer from the cache
+    assert sent == [7, 8, "none"]
+    assert request_key("openai/x", MESSAGES, 0.0, 1024, seed=7) != request_key("openai/x", MESSAGES, 0.0, 1024)
+    assert request_key("openai/x", MESSAGES, 0.0, 1024, seed=None) == request_key("openai/x", MESSAGES, 0.0, 1024)
+
+
 def test_cache_off_sends_every_request(tmp_path):
     llm = client(local_config(tmp_path, cache_dir=None), ["one", "two"])
     assert [llm.complete(MESSAGES, purpose="p").text for _ in range(2)] == ["one", "two"]
