@@ -13,6 +13,7 @@ from debugger.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import corpus  # noqa: E402
+import corpus_report  # noqa: E402
 import run_corpus  # noqa: E402
 
 SEED = {
@@ -127,9 +128,9 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
             row("c", "baseline", "fixed"),  # c: flat never ran
             row("e", "baseline", "skipped"), row("e", "flat", "skipped")]
     out.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "d", "strat')
-    loaded = run_corpus.load_rows(out)
+    loaded = corpus_report.load_rows(out)
     assert len(loaded) == 7
-    table = run_corpus.summary(loaded, ["baseline", "flat"])
+    table = corpus_report.summary(loaded, ["baseline", "flat"])
     assert table.startswith("2 records, every strategy on each (paired). 1 more skipped")
     assert "| baseline | 1/2 | 50% | 1/2 (50%) | 2.0 | 100 | 20 | 240 (200 + 40) | 10 | 0 |" in table
     assert "| flat | 1/2 | 50% | 1/2 (50%) | 2.0 | 200 | 20 | 440 (400 + 40) | 20 | 0 |" in table
@@ -140,7 +141,7 @@ def test_rows_survive_a_cut_line_and_the_table_pairs_records(tmp_path):
     # a: baseline fixes it, flat never runs; b: baseline fails (120 tok), flat fixes it (320 tok)
     assert "| baseline, then flat | 2/2 | 2 | 280 | 280 (250 + 30) | 25 |" in table
     assert "| flat, then baseline | 2/2 | 2 | 280 | 280 (250 + 30) | 25 |" in table  # a: flat fails (120), baseline fixes (120)
-    records = run_corpus.per_record(loaded, ["baseline", "flat"])
+    records = corpus_report.per_record(loaded, ["baseline", "flat"])
     assert "| b | wrong result | no fix (2 calls, 120 tok) | fixed (2 calls, 320 tok) |" in records
     assert "| c |" not in records
 
@@ -167,7 +168,7 @@ def test_a_run_stops_when_the_model_keeps_failing_and_a_rerun_retries_the_failed
     args = [str(path), "--model", "openai/unreachable", "--strategy", "baseline", "--out", str(out)]
     assert run_corpus.main(args) == 1
     assert "stopped after 3 failed runs in a row: APIConnectionError" in capsys.readouterr().err
-    assert len(run_corpus.load_rows(out)) == 3
+    assert len(corpus_report.load_rows(out)) == 3
     up = dict(down, status="no_fix", error="")
     monkeypatch.setattr(run_corpus, "repair", lambda record, strategy, *a: dict(up, id=record["id"],
                                                                                 strategy=strategy))
@@ -196,7 +197,7 @@ def test_redo_drops_the_named_records_rows_for_the_chosen_strategies_and_runs_th
     assert run_corpus.main(flat_only) == 0
     assert runs == [("quixbugs/halve1", "flat")]
     assert "1 rows dropped" in capsys.readouterr().err
-    rows = run_corpus.load_rows(out)
+    rows = corpus_report.load_rows(out)
     assert sorted((r["id"], r["strategy"]) for r in rows) == sorted(
         (f"quixbugs/halve{i}", s) for i in range(3) for s in ("baseline", "flat"))
     with pytest.raises(SystemExit, match="--redo needs --out"):
@@ -217,4 +218,4 @@ def test_a_seed_reaches_the_repair_config_and_every_row(tmp_path, monkeypatch):
     assert run_corpus.main([str(path), "--model", "openai/m", "--strategy", "baseline", "--seed", "3",
                             "--out", str(out)]) == 0
     assert seeds == [3]
-    assert [r["seed"] for r in run_corpus.load_rows(out)] == [3]
+    assert [r["seed"] for r in corpus_report.load_rows(out)] == [3]
