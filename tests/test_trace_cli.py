@@ -6,6 +6,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 
 
@@ -160,9 +162,10 @@ def test_folder_without_python_is_not_a_project(tmp_path):
     assert result.returncode == 2 and "no Python files" in result.stderr
 
 
-def test_unknown_test_id_matches_nothing(fixture_copy):
+@pytest.mark.parametrize("command", ["trace", "locate"])
+def test_unknown_test_id_matches_nothing(fixture_copy, command):
     root = fixture_copy("average")
-    result = run_cli("trace", str(root), "tests/test_summary.py::test_nope")
+    result = run_cli(command, str(root), "tests/test_summary.py::test_nope")
     assert result.returncode == 2
     assert "matches nothing" in result.stderr and "Traceback" not in result.stderr
 
