@@ -119,9 +119,9 @@ def decomposable(traces: tuple[TestTrace, ...]) -> tuple[FunctionInfo | None, st
     return info, ""
 
 
-def _class_of(info: FunctionInfo) -> str | None:
+def _class_of(qualname: str) -> str | None:
     """The class a method belongs to; None for a module-level function."""
-    return info.qualname.split(".")[0] if "." in info.qualname else None
+    return qualname.split(".")[0] if "." in qualname else None
 
 
 # --- the split --------------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def split_messages(root: Path, info: FunctionInfo, failure: FailureContext,
              f"It fails the test {failure.nodeid}: {failure.message}"]
     for code, result in previous[-1:]:
         parts += ["## A previous split that was rejected", "```python", code, "```", f"Result: {result}"]
-    owner = _class_of(info)
+    owner = _class_of(info.qualname)
     parts += ["## Task",
               f"`{info.name}` is long. Split it into smaller helper functions, one per step, WITHOUT changing what "
               "it does: every input must give exactly the same result or exception as before, even where the code "
@@ -187,7 +187,7 @@ def split_from(root: Path, info: FunctionInfo, answer: str) -> _Split:
     check_rewrite(function_source(root, info), code, info.qualname)
     tree = ast.parse(textwrap.dedent(code))
     original = (root / info.path).read_text(encoding="utf-8")
-    owner = _class_of(info)
+    owner = _class_of(info.qualname)
     helpers = _new_defs(tree.body, _top_level_names(original), info.name)
     if owner is not None:
         for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner):
@@ -308,7 +308,7 @@ def _inline(client: LLMClient, root: Path, info: FunctionInfo, fixed_text: str, 
 def split_functions(fixed_text: str, original_text: str, qualname: str) -> str:
     """The source of `qualname` and of the helpers the split added, from the fixed file; a
     method comes inside `class Owner:` with the helper methods."""
-    name, owner = qualname.split(".")[-1], qualname.split(".")[0] if "." in qualname else None
+    name, owner = qualname.split(".")[-1], _class_of(qualname)
     existing = _top_level_names(original_text) - ({name} if owner is None else set())
     tree = ast.parse(fixed_text)
     chunks = [ast.get_source_segment(fixed_text, n) or "" for n in tree.body
