@@ -84,8 +84,8 @@ def calls_worth_showing(trace: TestTrace, key: str) -> list[CallRecord]:
 
 
 def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visits: int,
-               everything: tuple[CallRecord, ...] = ()) -> str:
-    """The block trace of `calls`; `everything` (the whole test's calls) lets a call name
+               trace: TestTrace) -> str:
+    """The block trace of `calls`, some of `trace`'s; the whole test's calls let a call name
     the recursive call that repeats its own arguments."""
     lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
     blocks = {b.index: b for b in info.blocks}
@@ -93,13 +93,13 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
     for call in calls:
         args = ", ".join(f"{k}={v}" for k, v in call.args.items())
         if not call.finished:
-            result = "did not return (stopped by the timeout, or by a RecursionError)"
+            result = f"did not return (stopped by {trace.stopped_by})"
         elif call.raised:
             result = f"raised {call.raised}"
         else:
             result = f"returned {call.returned}"
         out.append(f"Call {info.name}({args}) {result}")
-        if _repeated_by_a_child(call, everything):
+        if _repeated_by_a_child(call, trace.calls):
             out.append(f"  it calls {info.name}({args}) again, with the same arguments: "
                        "the recursion makes no progress")
         if not call.visits:
@@ -196,7 +196,7 @@ def verdict_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: 
         return "\n".join([
             _common(root, info, failure),
             "## Execution, block by block",
-            trace_text(root, info, calls[:max_calls], max_visits, trace.calls),
+            trace_text(root, info, calls[:max_calls], max_visits, trace),
             "## Task",
             "For each block above, say whether its effect on the variables is correct for what the "
             "function is meant to do. Answer only with a JSON list, one object per block, each "
@@ -221,7 +221,7 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
 
     def build(max_visits: int, max_calls: int) -> str:
         parts = [_common(root, info, failure), "## Execution, block by block",
-                 trace_text(root, info, calls[:max_calls], max_visits, trace.calls)]
+                 trace_text(root, info, calls[:max_calls], max_visits, trace)]
         if verdict_notes:
             parts += ["## Blocks judged wrong", *verdict_notes]
         for code, result, *how in (previous or [])[-2:]:

@@ -32,5 +32,5 @@ def retrace_candidate(root: Path, edited: dict[str, str], nodeid: str, function:
             if info is not None:
                 # rendered here: the block sources live in the scratch copy
                 shown = calls_worth_showing(trace, function)[:1]
-                return trace_text(scratch, info, shown, MAX_VISITS, trace.calls)
+                return trace_text(scratch, info, shown, MAX_VISITS, trace)
     return None

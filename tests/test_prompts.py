@@ -136,6 +136,21 @@ def test_the_trace_shows_a_blocks_own_code_and_names_a_recursion_that_repeats_it
     assert "Long docstring" not in execution and "sorted(left + right)" not in execution
     assert "the helper's body" not in execution
     assert "def merge(left, right):\n          ...\n      if len(arr) == 0:" in execution
-    assert "Call mergesort(arr=[3, 1])" in execution
+    # the flat prompt said "stopped by the timeout, or by a RecursionError" of every such call
+    assert "Call mergesort(arr=[3, 1]) did not return (stopped by a RecursionError: the stack overflowed)" in execution
     assert "it calls mergesort(arr=[3]) again, with the same arguments" in execution
     assert "it calls mergesort(arr=[3, 1]) again" not in execution  # it calls [3] and [1]
+
+
+def test_a_call_stopped_by_the_timeout_says_so(tmp_path):
+    (tmp_path / "spin.py").write_text(
+        "def spin(n):\n    while n > 0:\n        n = n + 1\n    return n\n")
+    (tmp_path / "test_spin.py").write_text(
+        "from spin import spin\n\n\ndef test_spin():\n    assert spin(1) == 0\n")
+    run = trace_tests(tmp_path, test_timeout=1)
+    (trace,) = run.traces
+    info = next(f for f in trace.functions if f.name == "spin")
+    outcome = run.failing[0]
+    failure = failure_context(tmp_path, outcome.nodeid, outcome.message, outcome.longrepr)
+    text = fix_messages(tmp_path, info, trace, failure, count, 6000)[-1]["content"]
+    assert "Call spin(n=1) did not return (stopped by the per-test timeout)" in text
