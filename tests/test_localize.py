@@ -191,16 +191,28 @@ def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp
     assert not list(root.glob(".coverage*"))
 
 
-def test_refused_pytest_arguments_name_the_argument(tmp_path):
-    # A project that switches pytest-cov off in addopts while it is installed refuses --no-cov;
-    # the error must name the argument, not pytest's usage banner.
+def test_a_project_that_switches_pytest_cov_off_is_localized_as_it_is(tmp_path, located):
+    # tracefix passed --no-cov, which pytest refuses as unknown where addopts has -p no:pytest_cov.
     pytest.importorskip("pytest_cov")
     root = tmp_path / "average"
     shutil.copytree(FIXTURES / "average", root)
     config = root / "pyproject.toml"
     config.write_text(config.read_text().replace(
         'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "-p no:pytest_cov"'))
-    with pytest.raises(TracefixError, match="unrecognized arguments: --no-cov"):
+    loc = locate(root, test_timeout=5)
+    _plain_root, plain = located("average")
+    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
+    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
+
+
+def test_refused_pytest_arguments_name_the_argument(tmp_path):
+    # The error must name the argument, not end in pytest's usage banner.
+    root = tmp_path / "average"
+    shutil.copytree(FIXTURES / "average", root)
+    config = root / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "--no-such-option"'))
+    with pytest.raises(TracefixError, match="unrecognized arguments: --no-such-option"):
         locate(root, test_timeout=5)
 
 

@@ -27,17 +27,6 @@ def _session(mode: str, root: Path, options: dict):
     return NullSession()
 
 
-def _no_coverage_report() -> list[str]:
-    """`--no-cov` where pytest-cov will load: a project's `--cov` addopts would otherwise write
-    `.coverage` (and any report it asks for) into the user's tree, and fail the run on
-    `--cov-fail-under` when tracefix's own tracer hides lines from it."""
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        return []
-    from importlib.metadata import entry_points
-
-    return ["--no-cov"] if any(ep.name == "pytest_cov" for ep in entry_points(group="pytest11")) else []
-
-
 def main(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     root = Path(config["root"]).resolve()
@@ -48,14 +37,14 @@ def main(config_path: str) -> int:
 
     import pytest
 
-    from tracer.plugin import OutcomePlugin
+    from tracer.plugin import CoverageReportOff, OutcomePlugin
 
     session = _session(config["mode"], root, config.get("options", {}))
     with open(out_dir / "tests.jsonl", "w", encoding="utf-8") as out:
         plugin = OutcomePlugin(root, out, out_dir / "current", session, config.get("test_timeout", 0))
-        args = ["-p", "no:cacheprovider", "-q", "--no-header", "-rN", *_no_coverage_report(),
+        args = ["-p", "no:cacheprovider", "-q", "--no-header", "-rN",
                 *config.get("pytest_args", []), *config.get("test_ids", [])]
-        code = pytest.main(args, plugins=[plugin])
+        code = pytest.main(args, plugins=[plugin, CoverageReportOff()])
     summary = {"exit_code": int(code), "collection_errors": plugin.collection_errors,
                "session": session.close()}
     (out_dir / "summary.json").write_text(json.dumps(summary))

@@ -61,6 +61,25 @@ class NullSession:
     def close(self) -> dict: return {}
 
 
+class CoverageReportOff:
+    """Switches pytest-cov off in tracefix's runs, where it is installed and loads.
+
+    A project's `--cov` addopts would otherwise write `.coverage` (and any report it asks
+    for) into the user's tree, and fail the run on `--cov-fail-under` when tracefix's own
+    tracer hides lines from it. `--no-cov` on the command line does the same, but pytest
+    refuses it as an unknown argument where the project switches the plugin off
+    (`-p no:pytest_cov`); the option pytest-cov reads is set only where pytest-cov defined it.
+    """
+
+    # A wrapper runs before pytest-cov's own tryfirst hook, which starts coverage.
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_load_initial_conftests(self, early_config, parser, args):
+        options = early_config.known_args_namespace
+        if hasattr(options, "no_cov"):
+            options.no_cov = True
+        yield
+
+
 class OutcomePlugin:
     def __init__(self, root: Path, out, current_path: Path, session, test_timeout: float) -> None:
         self.root = Path(root).resolve()
