@@ -169,6 +169,16 @@ def test_every_formula_ranks_the_buggy_function_first(tmp_path):
         assert loc.functions[0].function == "shop/pricing.py::apply_discount"
 
 
+def average_with_addopts(tmp_path: Path, addopts: str) -> Path:
+    """A copy of the average fixture whose pytest configuration carries `addopts`."""
+    root = tmp_path / "average"
+    shutil.copytree(FIXTURES / "average", root)
+    config = root / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        'testpaths = ["tests"]', f'testpaths = ["tests"]\naddopts = "{addopts}"'))
+    return root
+
+
 def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp_path, located):
     # Many repositories put --cov in addopts; the child's pytest then starts pytest-cov's
     # tracer next to tracefix's collector or recorder. Both must still see every line, and
@@ -177,11 +187,7 @@ def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp
     from tracer.tracing import trace_tests
 
     _plain_root, plain = located("average")
-    root = tmp_path / "average"
-    shutil.copytree(FIXTURES / "average", root)
-    config = root / "pyproject.toml"
-    config.write_text(config.read_text().replace(
-        'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "--cov=stats --cov-branch --cov-fail-under=100"'))
+    root = average_with_addopts(tmp_path, "--cov=stats --cov-branch --cov-fail-under=100")
     loc = locate(root, test_timeout=5)
     assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
     assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
@@ -194,11 +200,7 @@ def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp
 def test_a_project_that_switches_pytest_cov_off_is_localized_as_it_is(tmp_path, located):
     # tracefix passed --no-cov, which pytest refuses as unknown where addopts has -p no:pytest_cov.
     pytest.importorskip("pytest_cov")
-    root = tmp_path / "average"
-    shutil.copytree(FIXTURES / "average", root)
-    config = root / "pyproject.toml"
-    config.write_text(config.read_text().replace(
-        'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "-p no:pytest_cov"'))
+    root = average_with_addopts(tmp_path, "-p no:pytest_cov")
     loc = locate(root, test_timeout=5)
     _plain_root, plain = located("average")
     assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
@@ -207,11 +209,7 @@ def test_a_project_that_switches_pytest_cov_off_is_localized_as_it_is(tmp_path, 
 
 def test_refused_pytest_arguments_name_the_argument(tmp_path):
     # The error must name the argument, not end in pytest's usage banner.
-    root = tmp_path / "average"
-    shutil.copytree(FIXTURES / "average", root)
-    config = root / "pyproject.toml"
-    config.write_text(config.read_text().replace(
-        'testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "--no-such-option"'))
+    root = average_with_addopts(tmp_path, "--no-such-option")
     with pytest.raises(TracefixError, match="unrecognized arguments: --no-such-option"):
         locate(root, test_timeout=5)
 
