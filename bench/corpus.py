@@ -98,7 +98,7 @@ def hidden_tests_pass(record: dict, dest: Path, edited: dict[str, str] | None = 
                       test_timeout: float = 10.0, timeout: float = 300.0) -> bool:
     """Whether every hidden test passes, each under a timeout (17 QuixBugs programs loop forever)."""
     write_scored(record, dest, edited)
-    from tracer.runner import run_tests  # the per-test timeout lives there
+    from tracefix.tracer.runner import run_tests  # the per-test timeout lives there
 
     run = run_tests(dest, test_ids=[record["test_file_name"]], test_timeout=test_timeout, run_timeout=timeout)
     return bool(run.outcomes) and run.crashed is None and all(o.outcome == "passed" for o in run.outcomes)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def fix_one(rec: dict, args) -> dict:
     with tempfile.TemporaryDirectory(prefix="tracefix-qb-") as tmp:
         project = write_record(rec, Path(tmp) / rec["module_name"])
-        cmd = [sys.executable, "-m", "debugger.cli", "fix", str(project), "--model", args.model,
+        cmd = [sys.executable, "-m", "tracefix", "fix", str(project), "--model", args.model,
                "--max-iters", str(args.max_iters), "--cache", args.cache, "--format", "json",
                "--test-timeout", str(args.test_timeout)]
         if args.api_base:

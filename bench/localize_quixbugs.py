@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import CORPUS_DIR, load_records, write_visible as write_record  # noqa: E402,F401
 
-from tracer.localize import locate, statement_starts  # noqa: E402
-from tracer.runner import run_tests  # noqa: E402
+from tracefix.tracer.localize import locate, statement_starts  # noqa: E402
+from tracefix.tracer.runner import run_tests  # noqa: E402
 
 CORPUS = CORPUS_DIR / "quixbugs.jsonl"
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from corpus import CORPUS_DIR, hidden_tests_pass, write_visible  # noqa: E402
-from debugger.config import Config  # noqa: E402
-from repair.fix import fix_project  # noqa: E402
+from tracefix.config import Config  # noqa: E402
+from tracefix.repair.fix import fix_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = CORPUS_DIR / "ldb_seeds.jsonl"

@@ -46,9 +46,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from corpus import hidden_tests_pass, load_records, write_visible  # noqa: E402
 from corpus_report import load_rows, report, without, write_rows  # noqa: E402
-from debugger.config import Config  # noqa: E402
-from repair.fix import fix_project  # noqa: E402
-from tracer.runner import run_tests  # noqa: E402
+from tracefix.config import Config  # noqa: E402
+from tracefix.repair.fix import fix_project  # noqa: E402
+from tracefix.tracer.runner import run_tests  # noqa: E402
 
 STRATEGIES = ("baseline", "flat", "hierarchical")
 MAX_ERRORS_IN_A_ROW = 3  # then the model is down, not unlucky: stop rather than fill the results with errors

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from debugger.answers import (
+from tracefix.debugger.answers import (
     MalformedAnswer,
     RejectedCandidate,
     Verdict,
@@ -11,7 +11,7 @@ from debugger.answers import (
     function_from,
     parse_verdicts,
 )
-from debugger.errors import TracefixError
+from tracefix.errors import UserError
 
 # --- verdicts -------------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ def test_answer_with_only_invalid_items_says_what_was_wrong():
 def test_garbage_or_empty_verdict_answers_are_malformed(text):
     with pytest.raises(MalformedAnswer) as info:
         parse_verdicts(text, [1, 2])
-    assert isinstance(info.value, TracefixError)
+    assert isinstance(info.value, UserError)
     assert "\n" not in str(info.value)
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from debugger.errors import TracefixError
-from repair.apply import apply_patch, snapshot_hashes
-from repair.diff import unified_diff
+from tracefix.errors import UserError
+from tracefix.repair.apply import apply_patch, snapshot_hashes
+from tracefix.repair.diff import unified_diff
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -128,7 +128,7 @@ def test_apply_refuses_dirty_file(tmp_path):
     repo = _repo(tmp_path, {"m.py": "x = 1\n"})
     (repo / "m.py").write_text("x = 2  # the user's own change\n")
     hashes = snapshot_hashes(repo, ["m.py"])
-    with pytest.raises(TracefixError, match=r"refusing to write m.py: it has uncommitted changes \(pass --allow-dirty\)"):
+    with pytest.raises(UserError, match=r"refusing to write m.py: it has uncommitted changes \(pass --allow-dirty\)"):
         apply_patch(repo, {"m.py": "x = 3\n"}, hashes)
     assert (repo / "m.py").read_text() == "x = 2  # the user's own change\n"
 
@@ -136,7 +136,7 @@ def test_apply_refuses_dirty_file(tmp_path):
 def test_apply_refuses_untracked_file(tmp_path):
     repo = _repo(tmp_path, {"m.py": "x = 1\n"})
     (repo / "new.py").write_text("y = 1\n")
-    with pytest.raises(TracefixError, match="uncommitted changes"):
+    with pytest.raises(UserError, match="uncommitted changes"):
         apply_patch(repo, {"new.py": "y = 2\n"}, snapshot_hashes(repo, ["new.py"]))
 
 
@@ -153,7 +153,7 @@ def test_apply_refuses_file_changed_since_start(tmp_path):
     hashes = snapshot_hashes(repo, ["m.py"])
     (repo / "m.py").write_text("x = 5\n")  # the user edits while the tests run
     for allow_dirty in (False, True):
-        with pytest.raises(TracefixError, match="refusing to write m.py: it changed since the run started"):
+        with pytest.raises(UserError, match="refusing to write m.py: it changed since the run started"):
             apply_patch(repo, {"m.py": "x = 3\n"}, hashes, allow_dirty=allow_dirty)
     assert (repo / "m.py").read_text() == "x = 5\n"
 
@@ -162,13 +162,13 @@ def test_apply_is_all_or_nothing(tmp_path):
     repo = _repo(tmp_path, {"a.py": "a = 1\n", "b.py": "b = 1\n"})
     hashes = snapshot_hashes(repo, ["a.py", "b.py"])
     (repo / "b.py").write_text("b = 2\n")  # only the second file is refused
-    with pytest.raises(TracefixError, match="b.py"):
+    with pytest.raises(UserError, match="b.py"):
         apply_patch(repo, {"a.py": "a = 10\n", "b.py": "b = 10\n"}, hashes, allow_dirty=True)
     assert (repo / "a.py").read_text() == "a = 1\n"
     (repo / "b.py").write_text("b = 1\n")
     (repo / "c.py").write_text("c = 1\n")  # untracked: dirty
     hashes = snapshot_hashes(repo, ["a.py", "b.py", "c.py"])
-    with pytest.raises(TracefixError, match="c.py"):
+    with pytest.raises(UserError, match="c.py"):
         apply_patch(repo, {"a.py": "a = 10\n", "b.py": "b = 10\n", "c.py": "c = 10\n"}, hashes)
     assert (repo / "a.py").read_text() == "a = 1\n" and (repo / "b.py").read_text() == "b = 1\n"
     assert sorted(p.name for p in repo.iterdir()) == [".git", "a.py", "b.py", "c.py"]
@@ -205,8 +205,8 @@ def test_apply_writes_through_a_symlink_inside_the_project(tmp_path):
 
 
 def test_edit_in_scratch_then_diff_and_apply_to_the_project(tmp_path):
-    from repair.patch import FunctionEdit, apply_edits
-    from repair.scratch import scratch_copy
+    from tracefix.repair.patch import FunctionEdit, apply_edits
+    from tracefix.repair.scratch import scratch_copy
 
     source = "# calc\n\ndef add(a, b):\n    return a - b  # bug\n\n\ndef sub(a, b):\n    return a - b\n"
     repo = _repo(tmp_path, {"pkg/calc.py": source})

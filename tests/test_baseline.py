@@ -7,12 +7,12 @@ import json
 import pytest
 
 from conftest import mocks, run_cli
-from debugger.config import Config
-from debugger.errors import TracefixError
-from repair.baseline import check_file_rewrite, file_to_fix, with_edges_of
-from repair.fix import fix_project
-from debugger.answers import RejectedCandidate
-from tracer.runner import TestOutcome as Outcome
+from tracefix.config import Config
+from tracefix.errors import UserError
+from tracefix.repair.baseline import check_file_rewrite, file_to_fix, with_edges_of
+from tracefix.repair.fix import fix_project
+from tracefix.debugger.answers import RejectedCandidate
+from tracefix.tracer.runner import TestOutcome as Outcome
 
 SUMMARY = '''"""Small statistics helpers."""
 
@@ -96,7 +96,7 @@ def test_file_to_fix_follows_the_innermost_source_frame():
     failing = [Outcome("tests/test_cart.py::test_total", "failed", frames=frames)]
     assert file_to_fix(failing, ["shop/cart.py", "shop/money.py"]) == "shop/money.py"
     assert file_to_fix([Outcome("t.py::t", "failed")], ["only.py"]) == "only.py"
-    with pytest.raises(TracefixError, match="cannot tell which file"):
+    with pytest.raises(UserError, match="cannot tell which file"):
         file_to_fix([Outcome("t.py::t", "failed")], ["a.py", "b.py"])
 
 

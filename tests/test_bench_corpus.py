@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from debugger.config import Config
+from tracefix.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import tracer.cfg
-import tracer.records
-from tracer.cfg import blocks_of, functions_in, line_to_block
+import tracefix.tracer.cfg
+import tracefix.tracer.records
+from tracefix.tracer.cfg import blocks_of, functions_in, line_to_block
 
 
 def function(src: str, qualname: str | None = None):
@@ -725,7 +725,7 @@ def test_library_functions_report_only_mapped_lines():
 
 # --- invariants on real files --------------------------------------------------------------
 
-REAL_FILES = [tracer.records.__file__, tracer.cfg.__file__, textwrap.__file__, json.decoder.__file__,
+REAL_FILES = [tracefix.tracer.records.__file__, tracefix.tracer.cfg.__file__, textwrap.__file__, json.decoder.__file__,
               ast.__file__, argparse.__file__, contextlib.__file__]
 
 
@@ -800,8 +800,8 @@ def test_block_text_leaves_out_the_docstring_and_nested_bodies_but_keeps_whole_s
     lines = src.splitlines()
     outer, helper, only_doc = functions_in(src, "m.py")
     assert outer.docstring_end == 4 and helper.docstring_end is None
-    assert tracer.cfg.block_text(lines, outer, outer.blocks[0]) == [
+    assert tracefix.tracer.cfg.block_text(lines, outer, outer.blocks[0]) == [
         "@staticmethod", "def helper(a,", "           b):", "    ...",
         "table = {", '    "a": 1,', '    "b": 2,', "}", "if xs:"]
-    assert tracer.cfg.block_text(lines, outer, outer.blocks[1]) == ["return helper(1, 2)"]
-    assert tracer.cfg.block_text(lines, only_doc, only_doc.blocks[0]) == ['"""Nothing else."""']
+    assert tracefix.tracer.cfg.block_text(lines, outer, outer.blocks[1]) == ["return helper(1, 2)"]
+    assert tracefix.tracer.cfg.block_text(lines, only_doc, only_doc.blocks[0]) == ['"""Nothing else."""']

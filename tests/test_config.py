@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from debugger.config import Config, load_config
-from debugger.errors import TracefixError
+from tracefix.config import Config, load_config
+from tracefix.errors import UserError
 
 
 def write_pyproject(project: Path, body: str) -> Path:
@@ -104,7 +104,7 @@ def test_unknown_pyproject_key_is_a_warning_naming_the_key(tmp_path):
 
 def test_wrong_type_in_pyproject_names_key_and_file(tmp_path):
     pyproject = write_pyproject(tmp_path, 'max_iters = "five"\n')
-    with pytest.raises(TracefixError) as info:
+    with pytest.raises(UserError) as info:
         load_config(tmp_path, {}, environ={})
     message = str(info.value)
     assert "max_iters" in message and str(pyproject) in message and "integer" in message
@@ -113,27 +113,27 @@ def test_wrong_type_in_pyproject_names_key_and_file(tmp_path):
 
 def test_bool_is_not_accepted_as_an_integer(tmp_path):
     write_pyproject(tmp_path, "retries = true\n")
-    with pytest.raises(TracefixError, match="retries"):
+    with pytest.raises(UserError, match="retries"):
         load_config(tmp_path, {}, environ={})
 
 
 def test_unparsable_env_value_names_the_variable(tmp_path):
-    with pytest.raises(TracefixError, match="TRACEFIX_MAX_ITERS must be an integer"):
+    with pytest.raises(UserError, match="TRACEFIX_MAX_ITERS must be an integer"):
         load_config(tmp_path, {}, environ={"TRACEFIX_MAX_ITERS": "many"})
-    with pytest.raises(TracefixError, match="TRACEFIX_APPLY"):
+    with pytest.raises(UserError, match="TRACEFIX_APPLY"):
         load_config(tmp_path, {}, environ={"TRACEFIX_APPLY": "perhaps"})
 
 
 def test_out_of_range_value_names_its_source(tmp_path):
-    with pytest.raises(TracefixError, match=r"strategy \(flag\)"):
+    with pytest.raises(UserError, match=r"strategy \(flag\)"):
         load_config(tmp_path, {"strategy": "random"}, environ={})
-    with pytest.raises(TracefixError, match=r"candidates \(env TRACEFIX_CANDIDATES\)"):
+    with pytest.raises(UserError, match=r"candidates \(env TRACEFIX_CANDIDATES\)"):
         load_config(tmp_path, {}, environ={"TRACEFIX_CANDIDATES": "0"})
 
 
 def test_invalid_toml_is_a_tracefix_error(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.tracefix\nmodel = 1\n", encoding="utf-8")
-    with pytest.raises(TracefixError, match="not valid TOML"):
+    with pytest.raises(UserError, match="not valid TOML"):
         load_config(tmp_path, {}, environ={})
 
 

@@ -15,20 +15,20 @@ import pytest
 from rich.console import Console
 
 from conftest import FIXTURES, mocks, run_cli
-from debugger.answers import MalformedAnswer, parse_call_verdicts
-from debugger.callgraph import bottom_up, call_tree, failing_path, raising_chain
-from debugger.config import Config
-from debugger.hierarchy import call_text, in_order, judge_bottom_up, pairs_of, path_of, wants_hierarchy
-from debugger.llm import LLMClient
-from repair import validate as validate_module
-from repair.fix import _targets, apply_edits_in_memory
-from repair.helper_checks import checks_from, literal_summary, module_name, stable_checks
-from repair.strategy import located
-from tracer.project import source_files
-from tracer import records
-from tracer.records import CallRecord
-from tracer.tracing import trace_tests
-from tracer.view import render_call_tree
+from tracefix.debugger.answers import MalformedAnswer, parse_call_verdicts
+from tracefix.debugger.callgraph import bottom_up, call_tree, failing_path, raising_chain
+from tracefix.config import Config
+from tracefix.debugger.hierarchy import call_text, in_order, judge_bottom_up, pairs_of, path_of, wants_hierarchy
+from tracefix.debugger.llm import LLMClient
+from tracefix.repair import validate as validate_module
+from tracefix.repair.fix import _targets, apply_edits_in_memory
+from tracefix.repair.helper_checks import checks_from, literal_summary, module_name, stable_checks
+from tracefix.repair.strategy import located
+from tracefix.tracer.project import source_files
+from tracefix.tracer import records
+from tracefix.tracer.records import CallRecord
+from tracefix.tracer.tracing import trace_tests
+from tracefix.tracer.view import render_call_tree
 
 TO_GRAMS = "shipping/units.py::to_grams"
 PARCEL_WEIGHT = "shipping/packing.py::parcel_weight"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from debugger.diagnostics import (LINE_PATTERN, diagnostic_lines, failing_test_line, fix_diagnostic, parse_line,
+from tracefix.cli.diagnostics import (LINE_PATTERN, diagnostic_lines, failing_test_line, fix_diagnostic, parse_line,
                                   suspect_diagnostics)
-from debugger.integrations import strip_jsonc, tasks_json
-from tracer.localize import locate
-from tracer import runner
+from tracefix.cli.integrations import strip_jsonc, tasks_json
+from tracefix.tracer.localize import locate
+from tracefix.tracer import runner
 
 
 def python_regex(vscode_regexp: str) -> re.Pattern:
@@ -247,11 +247,11 @@ def test_vscode_refuses_a_broken_tasks_file_unless_forced(fixture_copy):
 
 
 def test_tasks_file_of_the_wrong_shape_is_refused():
-    from debugger.errors import TracefixError
+    from tracefix.errors import UserError
 
-    with pytest.raises(TracefixError, match="not a tasks file"):
+    with pytest.raises(UserError, match="not a tasks file"):
         tasks_json('{"tasks": {"label": "x"}}')
-    with pytest.raises(TracefixError, match="not a tasks file"):
+    with pytest.raises(UserError, match="not a tasks file"):
         tasks_json("[1, 2]")
     assert json.loads(tasks_json("").text)["version"] == "2.0.0"
 

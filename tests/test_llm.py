@@ -15,10 +15,10 @@ import pytest
 # Before litellm is imported anywhere in this process: no price-list download at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from debugger.cache import ResponseCache, request_key  # noqa: E402
-from debugger.config import Config  # noqa: E402
-from debugger.errors import TracefixError  # noqa: E402
-from debugger.llm import BudgetExhausted, LLMClient, ModelUnavailable, count_tokens  # noqa: E402
+from tracefix.debugger.cache import ResponseCache, request_key  # noqa: E402
+from tracefix.config import Config  # noqa: E402
+from tracefix.errors import UserError  # noqa: E402
+from tracefix.debugger.llm import BudgetExhausted, LLMClient, ModelUnavailable, count_tokens  # noqa: E402
 
 LOCAL = "http://127.0.0.1:8080/v1"
 MESSAGES = [{"role": "system", "content": "You judge code."}, {"role": "user", "content": "Is block 1 right?"}]
@@ -150,7 +150,7 @@ def test_timeouts_past_the_retries_make_the_model_unavailable(tmp_path):
     message = str(info.value)
     assert message.startswith(f"model openai/x at {LOCAL} is unreachable after 2 attempt(s):")
     assert "timeout" in message.lower() and "\n" not in message
-    assert isinstance(info.value, TracefixError)
+    assert isinstance(info.value, UserError)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_transient_errors_are_retried(tmp_path, error):
 def test_rejected_key_tells_which_variable_to_set(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     llm = client(Config(model="gpt-4o-mini", cache_dir=None, retries=3), ["litellm.AuthenticationError"])
-    with pytest.raises(TracefixError, match="set OPENAI_API_KEY") as info:
+    with pytest.raises(UserError, match="set OPENAI_API_KEY") as info:
         llm.complete(MESSAGES, purpose="p")
     assert not isinstance(info.value, ModelUnavailable)
     assert llm.sleeps == []  # not retried
@@ -175,32 +175,32 @@ def test_rejected_key_tells_which_variable_to_set(tmp_path, monkeypatch):
 def test_missing_key_is_reported_before_any_request(tmp_path, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     llm = client(Config(model="anthropic/claude-3-5-haiku-20241022", cache_dir=None))
-    with pytest.raises(TracefixError, match="no API key for model .*: set ANTHROPIC_API_KEY"):
+    with pytest.raises(UserError, match="no API key for model .*: set ANTHROPIC_API_KEY"):
         llm.complete(MESSAGES, purpose="p")
 
 
 def test_api_key_env_names_the_variable_to_read(tmp_path, monkeypatch):
     monkeypatch.delenv("MY_KEY", raising=False)
     llm = client(local_config(tmp_path, api_key_env="MY_KEY"), ["x"])
-    with pytest.raises(TracefixError, match="set MY_KEY"):
+    with pytest.raises(UserError, match="set MY_KEY"):
         llm.complete(MESSAGES, purpose="p")
 
 
 def test_context_window_overflow_asks_for_a_smaller_token_budget(tmp_path):
     llm = client(local_config(tmp_path), ["litellm.ContextWindowExceededError"])
-    with pytest.raises(TracefixError, match="token_budget"):
+    with pytest.raises(UserError, match="token_budget"):
         llm.complete(MESSAGES, purpose="p")
 
 
 def test_no_model_configured_is_an_error_naming_the_fix():
-    with pytest.raises(TracefixError, match="no model configured: pass --model or set TRACEFIX_MODEL"):
+    with pytest.raises(UserError, match="no model configured: pass --model or set TRACEFIX_MODEL"):
         LLMClient(Config())
 
 
 def test_used_up_mocks_fail_instead_of_reaching_a_model(tmp_path):
     llm = client(local_config(tmp_path, cache_dir=None), ["only one"])
     llm.complete(MESSAGES, purpose="p")
-    with pytest.raises(TracefixError, match="mock responses are used up"):
+    with pytest.raises(UserError, match="mock responses are used up"):
         llm.complete(MESSAGES, purpose="p")
 
 
@@ -255,8 +255,8 @@ def test_first_use_imports_litellm_quietly_and_offline(tmp_path):
             raise OSError("offline")
         socket.socket.connect = refuse
         socket.getaddrinfo = refuse
-        from debugger.config import Config
-        from debugger.llm import LLMClient, count_tokens
+        from tracefix.config import Config
+        from tracefix.debugger.llm import LLMClient, count_tokens
         assert "litellm" not in sys.modules
         llm = LLMClient(Config(model="openai/x", api_base="http://127.0.0.1:8080/v1"), mock_responses=["hi"])
         text = llm.complete("hello", purpose="p").text

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tracer.coverage_session import CoverageLines
-from tracer.errors import TracefixError
-from tracer.localize import (
+from tracefix.tracer.coverage_session import CoverageLines
+from tracefix.errors import UserError
+from tracefix.tracer.localize import (
     Spectrum, dstar, localization_of, locate, ochiai, rank_lines, spectrum_from, statement_starts, tarantula,
 )
-from tracer import runner
-from tracer.runner import RunResult, run_tests
+from tracefix.tracer import runner
+from tracefix.tracer.runner import RunResult, run_tests
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -184,7 +184,7 @@ def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp
     # tracer next to tracefix's collector or recorder. Both must still see every line, and
     # pytest-cov's failing --cov-fail-under must not turn into an error.
     pytest.importorskip("pytest_cov")
-    from tracer.tracing import trace_tests
+    from tracefix.tracer.tracing import trace_tests
 
     _plain_root, plain = located("average")
     root = average_with_addopts(tmp_path, "--cov=stats --cov-branch --cov-fail-under=100")
@@ -210,7 +210,7 @@ def test_a_project_that_switches_pytest_cov_off_is_localized_as_it_is(tmp_path, 
 def test_refused_pytest_arguments_name_the_argument(tmp_path):
     # The error must name the argument, not end in pytest's usage banner.
     root = average_with_addopts(tmp_path, "--no-such-option")
-    with pytest.raises(TracefixError, match="unrecognized arguments: --no-such-option"):
+    with pytest.raises(UserError, match="unrecognized arguments: --no-such-option"):
         locate(root, test_timeout=5)
 
 
@@ -250,12 +250,12 @@ def test_suite_where_every_test_fails_still_ranks_and_warns(tmp_path):
 
 
 def test_unknown_formula_is_a_user_error(tmp_path):
-    with pytest.raises(TracefixError, match="unknown formula"):
+    with pytest.raises(UserError, match="unknown formula"):
         locate(FIXTURES / "average", formula="jaccardish")
 
 
 def test_missing_project_is_a_user_error(tmp_path):
-    with pytest.raises(TracefixError, match="no such file"):
+    with pytest.raises(UserError, match="no such file"):
         locate(tmp_path / "nope")
 
 

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from debugger.errors import TracefixError
-from repair.patch import FileEdit, FunctionEdit, PatchError, apply_edit, apply_edits, replace_function
+from tracefix.errors import UserError
+from tracefix.repair.patch import FileEdit, FunctionEdit, PatchError, apply_edit, apply_edits, replace_function
 
 SOURCE = '''\
 """A module with a bit of everything."""
@@ -188,7 +188,7 @@ def test_missing_function_is_a_patch_error_naming_it():
 
 
 def test_patch_error_is_a_tracefix_error():
-    assert issubclass(PatchError, TracefixError)
+    assert issubclass(PatchError, UserError)
 
 
 def test_unparsable_candidate_names_the_line():

@@ -26,7 +26,7 @@ SUSPECT = "shop/pricing.py:8:5: warning: suspect #1: line in apply_discount"
 
 def tracefix_entry() -> str:
     script = Path(sys.executable).with_name("tracefix")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "debugger.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "tracefix"]
     return shlex.join([*command, "hook"])
 
 
@@ -131,7 +131,7 @@ def configure_mock_model(root: Path, apply: bool) -> None:
 
 
 def test_hook_shows_the_validated_fix_without_writing_it(fixture_copy):
-    pytest.importorskip("repair.fix")
+    pytest.importorskip("tracefix.repair.fix")
     root = fixture_copy("cart")
     configure_mock_model(root, apply=False)
     before = (root / "shop" / "pricing.py").read_text()
@@ -145,7 +145,7 @@ def test_hook_shows_the_validated_fix_without_writing_it(fixture_copy):
 
 
 def test_hook_writes_the_fix_when_the_config_says_apply(fixture_copy):
-    pytest.importorskip("repair.fix")
+    pytest.importorskip("tracefix.repair.fix")
     root = fixture_copy("cart")
     configure_mock_model(root, apply=True)
     git(root, "init", "-q")  # apply refuses files with uncommitted changes: commit them first

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from debugger.llm import count_tokens
-from debugger.prompts import failure_context, fix_messages, source_of_test, verdict_messages
-from tracer.tracing import trace_tests
+from tracefix.debugger.llm import count_tokens
+from tracefix.debugger.prompts import failure_context, fix_messages, source_of_test, verdict_messages
+from tracefix.tracer.tracing import trace_tests
 
 
 def count(text: str) -> int:
@@ -80,8 +80,8 @@ def test_fix_prompt_shows_how_a_rejected_attempt_ran(loop_trace):
 
 
 def test_a_short_files_rest_is_shown_with_the_function_and_a_long_ones_is_not(tmp_path):
-    from debugger.prompts import file_context
-    from tracer.records import FunctionInfo
+    from tracefix.debugger.prompts import file_context
+    from tracefix.tracer.records import FunctionInfo
 
     source = ("from collections import deque as Queue\n\n\ndef bfs(start, goal):\n    queue = Queue()\n"
               "    return False\n\n\n\"\"\"\nBreadth-First Search\nOutput: whether goal is reachable\n\"\"\"\n")

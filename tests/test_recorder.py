@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tracer.cfg import functions_in
-from tracer.recorder import Recorder, start_recording
+from tracefix.tracer.cfg import functions_in
+from tracefix.tracer.recorder import Recorder, start_recording
 
 BACKENDS = ["settrace"] + (["monitoring"] if hasattr(sys, "monitoring") else [])
 
@@ -197,7 +197,7 @@ def test_a_later_recording_sees_what_an_earlier_one_turned_off(module, backend):
 
 @pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring is 3.12+")
 def test_stopped_recording_leaves_no_events_on_recorded_code(module):
-    from tracer.monitoring import TOOL_ID
+    from tracefix.tracer.monitoring import TOOL_ID
 
     root, mod, functions = module
     record(root, functions, mod.outer, 3, backend="monitoring")
@@ -275,7 +275,7 @@ def test_snapshot_of_a_large_mapping_reads_only_its_first_items():
     # sort it (reprlib does), nor print all of a Counter (its own repr does).
     from collections import Counter
 
-    from tracer.snapshot import summarize
+    from tracefix.tracer.snapshot import summarize
 
     big = {_CountingKey(i): i for i in range(20_000)}
     expected = "{K0: 0, K1: 1, K2: 2, K3: 3, K4: 4, K5: 5, ...}"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from debugger.errors import TracefixError
-from repair.patch import FunctionEdit, PatchError, apply_edit
-from repair.scratch import scratch_copy
+from tracefix.errors import UserError
+from tracefix.repair.patch import FunctionEdit, PatchError, apply_edit
+from tracefix.repair.scratch import scratch_copy
 
 
 def _project(root: Path) -> Path:
@@ -99,7 +99,7 @@ def test_link_back_into_the_original_is_never_written_through(tmp_path):
 
 def test_too_many_files_names_the_limit(tmp_path):
     project = _project(tmp_path)
-    with pytest.raises(TracefixError, match="more than 3 files"):
+    with pytest.raises(UserError, match="more than 3 files"):
         with scratch_copy(project, max_files=3):
             pass
 
@@ -107,7 +107,7 @@ def test_too_many_files_names_the_limit(tmp_path):
 def test_too_many_bytes_names_the_limit(tmp_path):
     project = _project(tmp_path)
     (project / "big.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
-    with pytest.raises(TracefixError, match="larger than 1 MB"):
+    with pytest.raises(UserError, match="larger than 1 MB"):
         with scratch_copy(project, max_bytes=1024 * 1024):
             pass
 
@@ -120,6 +120,6 @@ def test_ignored_dirs_do_not_count_toward_the_limit(tmp_path):
 
 
 def test_missing_project_is_an_error(tmp_path):
-    with pytest.raises(TracefixError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         with scratch_copy(tmp_path / "nope"):
             pass

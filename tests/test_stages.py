@@ -7,9 +7,9 @@ import json
 import pytest
 
 from conftest import mocks, run_cli
-from debugger.config import Config, load_config
-from debugger.errors import TracefixError
-from repair.fix import fix_project
+from tracefix.config import Config, load_config
+from tracefix.errors import UserError
+from tracefix.repair.fix import fix_project
 
 from test_baseline import GOOD as FILE_GOOD, STILL_WRONG as FILE_STILL_WRONG  # whole-file answers
 from test_fix import GOOD_MEAN as FUNCTION_GOOD  # a one-function answer
@@ -60,7 +60,7 @@ def test_no_stage_fixing_reports_no_fix_with_every_attempt(fixture_copy, tmp_pat
 
 @pytest.mark.parametrize("value", ["baseline,ldb", "flat,flat", "baseline,"])
 def test_a_bad_stage_list_is_a_clear_error(tmp_path, value):
-    with pytest.raises(TracefixError, match="comma-separated, each once"):
+    with pytest.raises(UserError, match="comma-separated, each once"):
         load_config(tmp_path, {"strategy": value})
 
 
@@ -80,5 +80,5 @@ def test_a_stage_that_cannot_start_is_skipped_with_a_warning(fixture_copy, tmp_p
     assert report.status == "no_fix"
     assert any(w.startswith("baseline skipped: the baseline strategy cannot tell which file") for w in report.warnings)
     assert "patch" in purposes(tmp_path)  # the flat stage still ran
-    with pytest.raises(TracefixError, match="cannot tell which file"):
+    with pytest.raises(UserError, match="cannot tell which file"):
         fix_project(root, config(tmp_path, strategy="baseline", max_iters=1))

@@ -131,10 +131,10 @@ def test_endless_recursion_is_reported_in_the_users_code_not_the_tracers(tmp_pat
 
 
 def test_tracefix_keeps_its_own_frames_in_reports_when_the_project_is_tracefix(tmp_path):
-    import tracer
-    from tracer.plugin import OutcomePlugin
+    import tracefix.tracer
+    from tracefix.tracer.plugin import OutcomePlugin
 
-    repository = Path(tracer.__file__).resolve().parent.parent
+    repository = Path(tracefix.tracer.__file__).resolve().parent.parent.parent
     assert not OutcomePlugin(repository, None, tmp_path / "current", None, 0)._hides_tool_frames
     assert OutcomePlugin(tmp_path, None, tmp_path / "current", None, 0)._hides_tool_frames
 

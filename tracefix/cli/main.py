@@ -1,0 +1,568 @@
+"""The front door: `tracefix` and its commands (typer + rich).
+
+Results go to stdout, progress and errors to stderr. Exit codes: 0 nothing wrong (or a
+validated fix), 1 failures found / no fix, 2 usage or environment error (one line on
+stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from tracefix.errors import InternalSignal, UserError
+
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=False,
+    invoke_without_command=True,
+    help="Debug and repair failing Python tests from their real execution.",
+)
+
+EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+
+
+def _stdout() -> Console:
+    # Rich assumes 80 columns when stdout is not a terminal; traces read better wider.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 120))
+    return Console(no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=False,
+                   width=width)
+
+
+def _stderr() -> Console:
+    # soft_wrap: a message is one line however long, so it greps and parses
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True,
+                   quiet=_verbosity() < 0)
+
+
+def _verbosity() -> int:
+    """-1 with --quiet (stderr silent but for errors), 1 with --verbose, else 0."""
+    try:  # recent typers carry their own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj.get("verbosity", 0) if isinstance(obj, dict) else 0
+
+
+def _installed_version() -> str:
+    """The version pip installed (pyproject.toml is the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tracefix")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tracefix {_installed_version()}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr but errors: no progress, no warnings."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail on stderr."),
+) -> None:
+    """tracefix: run the failing tests under a tracer, localize, and (with a model) fix."""
+    if quiet and verbose:
+        raise UserError("--quiet and --verbose contradict each other: give one")
+    ctx.obj = {"verbosity": -1 if quiet else int(verbose)}
+    if ctx.invoked_subcommand is None:
+        _default_job(Path("."))
+
+
+def _default_job(path: Path) -> None:
+    """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
+    from tracefix.config import load_config
+    from tracefix.tracer.localize import locate as locate_
+    from tracefix.tracer.project import check_project
+    from tracefix.tracer.tracing import trace_tests
+
+    root_dir = check_project(path)
+    config, _sources, warnings = load_config(root_dir, {})
+    err, out = _stderr(), _stdout()
+    for warning in warnings:
+        err.print(f"warning: {warning}", style="yellow")
+    with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
+        loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                      pytest_args=config.pytest_args)
+    if loc.nothing_failing:
+        out.print(f"all {loc.passing} tests pass")
+        raise typer.Exit(EXIT_OK)
+    out.print(f"[bold]{loc.failing} failing[/bold], {loc.passing} passing tests")
+    for o in loc.outcomes:
+        if o.bad:
+            out.print(f"  [red]✗[/red] {o.nodeid}: {o.message}")
+    out.print("most suspicious:")
+    for s in loc.functions[:5]:
+        out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})")
+    failing = [o.nodeid for o in loc.outcomes if o.bad]
+    with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
+        run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions[:10] if s.function] or None,
+                          test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                          pytest_args=config.pytest_args)
+    for t in run.traces:
+        raised = [c for c in t.calls if c.raised or not c.finished]
+        deepest = max(raised, key=lambda c: c.depth) if raised else None
+        if deepest is not None:
+            what = deepest.raised or f"did not return (stopped by {t.stopped_by})"
+            where = f" (line {deepest.raised_line})" if deepest.raised_line else ""
+            out.print(f"  {t.nodeid}: {deepest.function.split('::')[-1]} -> {what}{where}", markup=False)
+    out.print("details: tracefix trace .   ranking: tracefix locate .")
+    if not config.model:
+        out.print("no model configured: set TRACEFIX_MODEL or [tool.tracefix] model to get a fix proposed",
+                  markup=False)
+        raise typer.Exit(EXIT_FAILURES)
+    from tracefix.repair.fix import fix_project
+
+    with err.status("repairing...") if err.is_terminal else _nullcontext():
+        report = fix_project(root_dir, config)
+    _print_fix_report(report, err)
+    raise typer.Exit(EXIT_OK if report.status == "fixed" else EXIT_FAILURES)
+
+
+PathArg = typer.Argument(Path("."), help="The project's root folder.", show_default=True)
+TestIdsArg = typer.Argument(None, help="pytest node ids to trace (default: every failing test).")
+
+
+@app.command()
+def trace(
+    path: Path = PathArg,
+    test_ids: Optional[List[str]] = TestIdsArg,
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
+                            "(path:line:col: severity: message lines)."),
+    test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
+    run_timeout: float = typer.Option(300.0, help="Seconds the whole test run may take."),
+    max_visits: int = typer.Option(5, help="Visits recorded per block per call (later ones are elided)."),
+    max_calls: int = typer.Option(20, help="Calls recorded in full per function per test."),
+    backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
+    suspects: int = typer.Option(10, help="Rank the code first and record only the top N suspect functions "
+                                          "(0: record every project function)."),
+) -> None:
+    """Record the failing tests block by block, with the variables at every block boundary."""
+    from tracefix.tracer.project import check_project
+    from tracefix.tracer.tracing import trace_run_json, trace_tests
+
+    _check_format(fmt, ("text", "json", "diagnostics"))
+    root_dir = check_project(path)
+    err = _stderr()
+    with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
+        run = trace_tests(root_dir, test_ids or (), test_timeout=test_timeout, run_timeout=run_timeout,
+                          bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
+                          suspects=suspects or None)
+    if fmt == "json":
+        typer.echo(json.dumps(trace_run_json(run), indent=1))
+    elif fmt == "diagnostics":
+        _print_trace_diagnostics(run, root_dir)
+    else:
+        _print_trace_run(run, root_dir)
+    bad = [t for t in run.traces if t.outcome not in ("passed", "skipped", "xfailed")]
+    if not run.traces and not test_ids:
+        raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_FAILURES if bad else EXIT_OK)
+
+
+def _print_trace_run(run, root_dir: Path) -> None:
+    from tracefix.tracer.view import render_trace
+
+    out = _stdout()
+    if not run.traces:
+        out.print(f"nothing to trace: all {len(run.outcomes)} tests pass")
+    for trace_ in run.traces:
+        render_trace(out, root_dir, trace_)
+        out.print()
+    for warning in run.warnings:
+        _stderr().print(f"warning: {warning}", style="yellow")
+    if run.traces:
+        failing = len([t for t in run.traces if t.outcome != "passed"])
+        out.print(f"{failing} failing of {len(run.outcomes)} tests traced with {run.backend} on Python {run.python}")
+
+
+@app.command()
+def locate(
+    path: Path = PathArg,
+    test_ids: Optional[List[str]] = typer.Argument(
+        None, help="pytest node ids or files to run (default: the whole suite; passing tests sharpen the ranking)."),
+    top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
+    fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
+    formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
+    test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
+    run_timeout: float = typer.Option(600.0, help="Seconds the whole test run may take."),
+    collector: Optional[str] = typer.Option(None, help="coverage or monitoring (Python 3.12+; default: monitoring "
+                                                       "where it is free, else coverage)."),
+) -> None:
+    """Rank functions, blocks and lines by how strongly the failing tests point at them."""
+    from tracefix.tracer.localize import locate as locate_
+    from tracefix.tracer.project import check_project
+
+    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_collector(collector)
+    root_dir = check_project(path)
+    err = _stderr()
+    with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
+        loc = locate_(root_dir, test_ids=test_ids or (), formula=formula, test_timeout=test_timeout,
+                      run_timeout=run_timeout, collector=collector)
+    shown = loc.top(top)
+    if fmt == "json":
+        typer.echo(json.dumps(shown.to_json(), indent=1))
+    elif fmt == "diagnostics":
+        from tracefix.cli.diagnostics import diagnostic_lines, lines_text
+
+        sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes, suspects=shown.lines,
+                                                     formula=loc.formula)))
+    else:
+        _print_localization(shown)
+    for warning in loc.warnings:
+        err.print(f"warning: {warning}", style="yellow")
+    raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
+
+
+def _check_collector(name: Optional[str]) -> None:
+    # Checked here, not in the test process, so the error names the option rather than a dead child.
+    if name not in (None, "coverage", "monitoring"):
+        raise UserError(f"unknown collector {name!r}: use coverage or monitoring")
+    if name == "monitoring" and not hasattr(sys, "monitoring"):
+        raise UserError(f"--collector monitoring needs Python 3.12+ (this is {sys.version.split()[0]})")
+
+
+def _print_localization(loc) -> None:
+    from rich.table import Table
+
+    out = _stdout()
+    if loc.nothing_failing:
+        out.print(f"nothing to localize: all {loc.passing} tests pass")
+        return
+    out.print(f"{loc.failing} failing, {loc.passing} passing tests; formula {loc.formula}")
+    for kind, suspects in (("functions", loc.functions), ("blocks", loc.blocks), ("lines", loc.lines)):
+        table = Table(title=f"suspect {kind}", title_justify="left", show_lines=False)
+        for col in ("rank", "where", "function", "score", "failing", "passing"):
+            table.add_column(col, justify="right" if col in ("rank", "score", "failing", "passing") else "left")
+        for s in suspects:
+            where = f"{s.path}:{s.line}" + (f"-{s.end_line}" if s.end_line != s.line else "")
+            label = s.qualname + (f" [block {s.block}]" if s.block is not None else "")
+            table.add_row(str(s.rank), where, label, f"{s.score:.3f}", str(s.failing_covering),
+                          str(s.passing_covering))
+        out.print(table)
+
+
+@app.command()
+def fix(
+    path: Path = PathArg,
+    test_ids: Optional[List[str]] = TestIdsArg,
+    model: Optional[str] = typer.Option(None, help="litellm model name, e.g. gpt-4o-mini or openai/<name>."),
+    api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
+    max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
+    candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
+    strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, or baseline (no trace: code, "
+                                                      "tests and errors only); or stages, comma-separated: "
+                                                      "baseline,auto tries the trace only when the baseline "
+                                                      "finds no fix."),
+    decompose: bool = typer.Option(False, "--decompose",
+                                   help="Split a long (>40 lines) failing function into helpers first, then debug "
+                                        "them bottom-up."),
+    keep_structure: bool = typer.Option(False, "--keep-structure",
+                                        help="With --decompose: carry the fix back into the original function."),
+    apply: bool = typer.Option(False, "--apply", help="Write the validated patch into the project."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --apply: write even over uncommitted changes."),
+    cache: Optional[str] = typer.Option(None, help="Response cache folder, or 'off' (default .tracefix/cache)."),
+    token_budget: Optional[int] = typer.Option(None, help="Prompt tokens per request."),
+    test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
+    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
+) -> None:
+    """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
+    from tracefix.config import load_config
+    from tracefix.repair.fix import fix_project
+    from tracefix.tracer.project import check_project
+
+    _check_format(fmt, ("text", "json", "diagnostics"))
+    root_dir = check_project(path)
+    flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
+             "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
+             "decompose": decompose or None, "keep_structure": keep_structure or None,
+             "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout}
+    config, _sources, warnings = load_config(root_dir, flags)
+    err = _stderr()
+    for warning in warnings:
+        err.print(f"warning: {warning}", style="yellow")
+    with err.status("starting...") if err.is_terminal else _nullcontext() as status:
+        def progress(message: str) -> None:
+            if status is not None and hasattr(status, "update"):
+                status.update(message)
+        report = fix_project(root_dir, config, test_ids or (), progress=progress)
+    if fmt == "json":
+        from tracefix.tracer.records import to_json
+
+        typer.echo(json.dumps(to_json(report), indent=1, default=str))
+    elif fmt == "diagnostics":
+        from tracefix.cli.diagnostics import diagnostic_lines, lines_text
+
+        fixed = [c.function for c in report.candidates if c.outcome and c.outcome.accepted][-1:]
+        sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=report.outcomes, fixed=fixed,
+                                                     edited=report.edited)))
+    else:
+        _print_fix_report(report, err)
+    raise typer.Exit(EXIT_OK if report.status in ("fixed", "nothing_failing") else EXIT_FAILURES)
+
+
+def _print_fix_report(report, err: Console) -> None:
+    if report.status == "nothing_failing":
+        _stdout().print("nothing to fix: all tests pass")
+        return
+    if getattr(report, "hierarchy", None) is not None:
+        _print_call_tree(report.hierarchy, err)
+    for judgment in report.judgments:
+        for v in judgment.verdicts:
+            if not v.correct:
+                err.print(f"  {judgment.function} block {v.block}: wrong: {v.explanation}", style="red")
+        if judgment.note:
+            err.print(f"  {judgment.function}: {judgment.note}", style="yellow")
+    for c in report.candidates:
+        why = c.rejected or (c.outcome.reason if c.outcome else "")
+        mark = "accepted" if c.outcome and c.outcome.accepted else "rejected"
+        err.print(f"  iteration {c.iteration}: candidate for {c.function} {mark}: {why}")
+    if report.status == "fixed":
+        sys.stdout.write(report.diff)
+        sys.stdout.flush()
+        where = f"; written to {', '.join(report.applied)}" if report.applied else " (not applied; use --apply)"
+        err.print(f"validated fix for {len(report.failing)} failing tests{where}", style="green")
+    else:
+        err.print(f"no validated fix after {len(report.candidates)} candidates", style="red")
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", style="yellow")
+    if report.usage is not None:
+        u = report.usage
+        err.print(f"model: {u.calls} calls ({u.cached_calls} cached), {u.prompt_tokens} prompt + "
+                  f"{u.completion_tokens} completion tokens, ${u.cost:.4f}, {report.seconds:.1f}s")
+
+
+def _print_call_tree(hierarchy, err: Console) -> None:
+    """The failing test's call tree (its failing region) with the bottom-up verdict of each judged function."""
+    from tracefix.debugger.callgraph import call_tree, failing_path
+    from tracefix.tracer.view import render_call_tree
+
+    if hierarchy.trace is not None:
+        region = {n.id for n in failing_path(call_tree(hierarchy.trace))}
+        render_call_tree(err, hierarchy.trace, hierarchy.function_verdicts(), only=region)
+    if hierarchy.prime:
+        err.print(f"  prime suspect: {hierarchy.prime} (the deepest function with a call judged wrong)",
+                  style="red", markup=False)
+    for warning in hierarchy.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...] = ("text", "json")) -> None:
+    if fmt not in allowed:
+        raise UserError(f"unknown format {fmt!r}: use {', '.join(allowed[:-1])} or {allowed[-1]}")
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- integrations: config, vscode, hook (and the diagnostics output of trace) -----------------
+
+
+def _print_trace_diagnostics(run, root_dir: Path) -> None:
+    from tracefix.cli.diagnostics import diagnostic_lines, lines_text
+
+    sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=run.outcomes, traces=run.traces)))
+    sys.stdout.flush()
+    err = _stderr()
+    for warning in run.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
+
+
+def _folder(path: Path) -> Path:
+    if not path.exists():
+        raise UserError(f"{path}: no such file or directory")
+    if not path.is_dir():
+        raise UserError(f"{path}: not a directory (give the project's root folder)")
+    return path.resolve()
+
+
+@app.command("config")
+def config_command(
+    path: Path = PathArg,
+    fmt: str = typer.Option("text", "--format", help="text or json (schema tracefix.config/1)."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                 help="Override a setting as a flag would (repeatable)."),
+) -> None:
+    """Show the effective configuration and where each value came from."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from tracefix.config import load_config
+    from tracefix.cli.integrations import config_json, config_rows, parse_settings, value_text
+
+    _check_format(fmt)
+    root_dir = _folder(path)
+    loaded = load_config(root_dir, parse_settings(settings or []))
+    err = _stderr()
+    for warning in loaded.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
+    if fmt == "json":
+        typer.echo(json.dumps(config_json(loaded, root_dir), indent=1))
+        raise typer.Exit(EXIT_OK)
+    out = _stdout()
+    pyproject = root_dir / "pyproject.toml"
+    out.print(Text(f"tracefix configuration for {root_dir} "
+                   f"({'from ' + str(pyproject) if pyproject.is_file() else 'no pyproject.toml'})"), soft_wrap=True)
+    table = Table(show_lines=False, box=None, pad_edge=False)
+    for column in ("setting", "value", "source") + (("environment variable",) if _verbosity() > 0 else ()):
+        table.add_column(column)
+    for row in config_rows(loaded):
+        style = "dim" if row.source == "default" else None
+        cells = [Text(row.name, style=style or ""), Text(value_text(row.value)), Text(row.source, style=style or "")]
+        if _verbosity() > 0:
+            cells.append(Text("TRACEFIX_" + row.name.upper()))
+        table.add_row(*cells)
+    out.print(table)
+
+
+@app.command()
+def vscode(
+    path: Path = PathArg,
+    force: bool = typer.Option(False, "--force", help="Replace .vscode/tasks.json instead of merging into it."),
+    command: str = typer.Option("tracefix", "--command", help="How the tasks start tracefix, e.g. .venv/bin/tracefix."),
+) -> None:
+    """Write .vscode/tasks.json tasks (locate, fix, trace) whose findings land in the Problems panel."""
+    from tracefix.cli.integrations import TASK_COMMANDS, tasks_json
+
+    root_dir = _folder(path)
+    target = root_dir / ".vscode" / "tasks.json"
+    existing = None
+    if target.exists() and not force:
+        try:
+            existing = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read {target} ({exc}); run again with --force to replace it") from None
+    merge = tasks_json(existing, command, where=str(target))
+    if existing == merge.text:
+        typer.echo(f"{target} already has the tracefix tasks; unchanged")
+        raise typer.Exit(EXIT_OK)
+    err = _stderr()
+    try:
+        target.parent.mkdir(exist_ok=True)
+        if merge.dropped_comments:
+            backup = target.with_name("tasks.json.bak")
+            backup.write_text(existing or "", encoding="utf-8")
+            err.print(f"warning: the comments in {target} are not kept in the merged file; the old file is "
+                      f"{backup}", style="yellow", markup=False)
+        scratch = target.with_name(".tasks.json.tracefix-tmp")
+        scratch.write_text(merge.text, encoding="utf-8")
+        os.replace(scratch, target)
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: {exc}") from None
+    yours = f"; {merge.kept} other tasks kept" if merge.kept else ""
+    typer.echo(f"wrote {target}: {len(TASK_COMMANDS)} tracefix tasks "
+               f"({'replaced' if merge.replaced else 'added'}){yours}")
+
+
+@app.command()
+def hook(
+    path: Path = PathArg,
+    top: int = typer.Option(5, "--top", help="How many suspect lines to show."),
+) -> None:
+    """For pre-commit: run the tests; on failures show the suspects (and, with a model configured, a
+    proposed fix). Exit 1 on failures. Never prompts; writes files only with apply = true in the config."""
+    from tracefix.config import load_config
+    from tracefix.cli.diagnostics import diagnostic_lines, lines_text
+    from tracefix.tracer.localize import locate as locate_
+    from tracefix.tracer.project import check_project
+
+    root_dir = check_project(path)
+    config, _sources, warnings = load_config(root_dir)
+    err = _stderr()
+    for warning in warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
+    with err.status("tracefix: running the tests...") if err.is_terminal else _nullcontext():
+        loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                      pytest_args=config.pytest_args)
+    for warning in loc.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
+    if _verbosity() > 0:
+        for outcome in loc.outcomes:
+            err.print(f"{outcome.outcome:>8} {outcome.nodeid}", markup=False)
+    if loc.nothing_failing:
+        if _verbosity() >= 0:
+            typer.echo(f"tracefix: all {loc.passing} tests pass")
+        raise typer.Exit(EXIT_OK)
+    bad = [o for o in loc.outcomes if o.bad]
+    typer.echo(f"tracefix: {len(bad)} of {len(loc.outcomes)} tests fail")
+    sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes)))
+    suspects = diagnostic_lines(root_dir, suspects=loc.lines[:top], formula=loc.formula)
+    if suspects:
+        typer.echo(f"most suspicious lines ({loc.formula}):")
+        sys.stdout.write(lines_text(suspects))
+    sys.stdout.flush()
+    if config.model:
+        _hook_fix(root_dir, config, err)
+    raise typer.Exit(EXIT_FAILURES)
+
+
+def _hook_fix(root_dir: Path, config, err: Console) -> None:
+    """The proposed fix for the hook: printed, written only when the config says apply = true."""
+    try:
+        from tracefix.repair.fix import fix_project
+    except ImportError as exc:
+        err.print(f"note: a model is configured, but this tracefix cannot propose fixes ({exc})", markup=False)
+        return
+    with err.status("tracefix: asking the model for a fix...") if err.is_terminal else _nullcontext():
+        try:
+            report = fix_project(root_dir, config)
+        except UserError as exc:
+            err.print(f"warning: no fix proposed: {exc}", style="yellow", markup=False)
+            return
+    if report.status != "fixed":
+        typer.echo(f"tracefix: no validated fix ({len(report.candidates)} candidates tried)")
+        return
+    if report.applied:
+        typer.echo(f"tracefix: validated fix written to {', '.join(report.applied)} (apply = true); review it:")
+    else:
+        typer.echo("tracefix: proposed fix, validated by the tests and NOT written "
+                   "(set apply = true in [tool.tracefix] to write it):")
+    sys.stdout.write(report.diff)
+    from tracefix.cli.diagnostics import diagnostic_lines, lines_text
+
+    fixed = [c.function for c in report.candidates if c.outcome is not None and c.outcome.accepted]
+    sys.stdout.write(lines_text(diagnostic_lines(root_dir, fixed=fixed[-1:], edited=report.edited)))
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Console entry point: a UserError becomes one line on stderr and exit code 2; an internal
+    signal that escaped (a repair attempt that found nothing to try) one line and exit 1."""
+    try:
+        app()
+    except UserError as exc:
+        print(f"tracefix: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except InternalSignal as exc:
+        # One of tracefix's own attempts failed where nothing caught it: not the user's input.
+        print(f"tracefix: no fix: {exc}", file=sys.stderr)
+        sys.exit(EXIT_FAILURES)
+    except KeyboardInterrupt:
+        print("tracefix: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

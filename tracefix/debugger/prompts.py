@@ -1,0 +1,282 @@
+"""Debugging prompts built from a real execution, fitted to a token budget.
+
+A prompt has parts that are never dropped (the task, the failing test and its error, the
+function's source) and a block trace that shrinks until the whole fits: first the middle
+visits of each call are elided (the first visits and those nearest the exception stay),
+then calls other than the failing one are dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tracefix.tracer.cfg import block_text
+from tracefix.tracer.records import CallRecord, FunctionInfo, TestTrace
+
+SYSTEM = (
+    "You are a careful Python debugger. You are shown a function, a failing test, and the real "
+    "execution of the function split into basic blocks with the variable values before and after "
+    "each block. Judge the code against the intent given by its name, docstring and the test."
+)
+
+# Visits kept per call, tried in order until the prompt fits the budget.
+VISIT_STEPS = (40, 16, 8, 4, 2)
+CALL_STEPS = (3, 2, 1)
+
+
+@dataclass(frozen=True)
+class FailureContext:
+    """What the model is told about one failing test."""
+
+    nodeid: str
+    test_source: str
+    message: str
+    error_tail: str
+    # Other failing tests, each shown by its source and one-line error: more inputs with the
+    # values expected of them (the no-trace baseline shows up to three failing tests too).
+    others: tuple[FailureContext, ...] = ()
+
+
+def failure_context(root: Path, nodeid: str, message: str, longrepr: str) -> FailureContext:
+    return FailureContext(nodeid, source_of_test(root, nodeid), message, _tail(longrepr, 15))
+
+
+def source_of_test(root: Path, nodeid: str) -> str:
+    """The source of the test function a node id names ("" when it cannot be found)."""
+    path, _, rest = nodeid.partition("::")
+    names = [n.split("[")[0] for n in rest.split("::") if n]
+    try:
+        source = (Path(root) / path).read_text(encoding="utf-8")
+        body = ast.parse(source).body
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return ""
+    node = None
+    for name in names:
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and n.name == name), None)
+        if node is None:
+            return ""
+        body = getattr(node, "body", [])
+    return ast.get_source_segment(source, node) or "" if node is not None else ""
+
+
+def function_source(root: Path, info: FunctionInfo) -> str:
+    lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
+    chunk = lines[info.first_line - 1:info.end_line]
+    indent = min((len(l) - len(l.lstrip()) for l in chunk if l.strip()), default=0)
+    return "\n".join(l[indent:] for l in chunk)
+
+
+def _tail(text: str, n: int) -> str:
+    lines = [l for l in text.splitlines() if l.strip()]
+    return "\n".join(lines[-n:])
+
+
+# --- the block trace as text --------------------------------------------------------------
+
+def calls_worth_showing(trace: TestTrace, key: str) -> list[CallRecord]:
+    """Calls of one function, the most telling first: the one that raised, then the earliest."""
+    calls = [c for c in trace.calls if c.function == key]
+    return sorted(calls, key=lambda c: (c.raised is None and c.finished, c.id))
+
+
+def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visits: int,
+               trace: TestTrace) -> str:
+    """The block trace of `calls`, some of `trace`'s; the whole test's calls let a call name
+    the recursive call that repeats its own arguments."""
+    lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
+    blocks = {b.index: b for b in info.blocks}
+    out = []
+    for call in calls:
+        args = ", ".join(f"{k}={v}" for k, v in call.args.items())
+        if not call.finished:
+            result = f"did not return (stopped by {trace.stopped_by})"
+        elif call.raised:
+            result = f"raised {call.raised}"
+        else:
+            result = f"returned {call.returned}"
+        out.append(f"Call {info.name}({args}) {result}")
+        if _repeated_by_a_child(call, trace.calls):
+            out.append(f"  it calls {info.name}({args}) again, with the same arguments: "
+                       "the recursion makes no progress")
+        if not call.visits:
+            out.append("  (block trace not recorded for this call)")
+        visits = list(call.visits)
+        if len(visits) > max_visits:
+            head = visits[: max_visits // 2]
+            tail = visits[-(max_visits - len(head)):]
+            visits = head + [None] + tail
+        for visit in visits:
+            if visit is None:
+                out.append("  ... (visits in the middle left out)")
+                continue
+            block = blocks.get(visit.block)
+            if block is None:
+                continue
+            code = block_text(lines, info, block)
+            out.append(f"  [block {visit.block}] (visit {visit.index})")
+            out.extend("      " + l for l in code)
+            if visit.before:
+                out.append("    before: " + _fmt(visit.before))
+            if visit.after:
+                out.append("    after:  " + _fmt(visit.after))
+        for e in call.elided:
+            end = e.last if e.last is not None else "more"
+            out.append(f"  (block {e.block}: visits {e.first}-{end} not recorded)")
+        if call.raised or not call.finished:
+            out.append(f"  state at the end: {_fmt(call.exit_locals)}")
+    return "\n".join(out)
+
+
+def _repeated_by_a_child(call: CallRecord, everything: tuple[CallRecord, ...]) -> bool:
+    return any(c.parent == call.id and c.function == call.function and c.args == call.args for c in everything)
+
+
+def _fmt(state: dict[str, str]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in state.items()) or "(nothing)"
+
+
+# --- the prompts ------------------------------------------------------------------------------
+
+CONTEXT_LINES = 40  # the rest of a function's file is shown when it is at most this long
+
+
+def file_context(root: Path, info: FunctionInfo, max_lines: int = CONTEXT_LINES) -> str:
+    """The function's file without the function, when short: its imports, constants, docstrings
+    and neighbours often state the intent (QuixBugs keeps its spec in a module docstring after
+    the function). "" for a long file or one with nothing else in it."""
+    lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
+    rest = lines[:info.first_line - 1] + [f"# ... `{info.name}`, shown above ..."] + lines[info.end_line:]
+    while rest and not rest[-1].strip():
+        rest.pop()
+    code = [l for l in rest if l.strip()]
+    if len(code) <= 1 or len(code) > max_lines:
+        return ""
+    return "\n".join(rest).strip("\n")
+
+
+def _common(root: Path, info: FunctionInfo, failure: FailureContext) -> str:
+    parts = [f"## Function `{info.qualname}` in {info.path}", "```python", function_source(root, info), "```"]
+    context = file_context(root, info)
+    if context:
+        parts += [f"## The rest of {info.path}", "```python", context, "```"]
+    parts += [f"## Failing test {failure.nodeid}"]
+    if failure.test_source:
+        parts += ["```python", failure.test_source, "```"]
+    parts += ["Error:", "```", failure.error_tail or failure.message, "```"]
+    for other in failure.others:
+        parts += [f"## Another failing test, {other.nodeid}"]
+        if other.test_source:
+            parts += ["```python", other.test_source, "```"]
+        parts += [f"Error: {other.message}"]
+    return "\n".join(parts)
+
+
+def fit(build: Callable[[int, int], str], count: Callable[[str], int], budget: int) -> str:
+    """The largest prompt `build(max_visits, max_calls)` gives within `budget` tokens (or the smallest)."""
+    text = ""
+    for calls in CALL_STEPS:
+        for visits in VISIT_STEPS:
+            text = build(visits, calls)
+            if count(text) <= budget:
+                return text
+    return text
+
+
+def verdict_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
+                     count: Callable[[str], int], budget: int) -> tuple[list[dict], list[int]]:
+    """Messages asking for a verdict on each executed block, and the block ids offered."""
+    calls = calls_worth_showing(trace, info.key)
+    executed = sorted({v.block for c in calls for v in c.visits})
+
+    def build(max_visits: int, max_calls: int) -> str:
+        return "\n".join([
+            _common(root, info, failure),
+            "## Execution, block by block",
+            trace_text(root, info, calls[:max_calls], max_visits, trace),
+            "## Task",
+            "For each block above, say whether its effect on the variables is correct for what the "
+            "function is meant to do. Answer only with a JSON list, one object per block, each "
+            "explanation under 20 words:",
+            '[{"block": 0, "correct": true, "explanation": "..."}]',
+            f"Blocks to judge: {', '.join(map(str, executed))}.",
+        ])
+
+    text = fit(build, count, budget)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}], executed
+
+
+def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
+                 count: Callable[[str], int], budget: int, verdict_notes: list[str] | None = None,
+                 previous: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Messages asking for a corrected version of the function.
+
+    `previous` holds (candidate code, what the tests said[, its block trace]) for attempts
+    already rejected.
+    """
+    calls = calls_worth_showing(trace, info.key)
+
+    def build(max_visits: int, max_calls: int) -> str:
+        parts = [_common(root, info, failure), "## Execution, block by block",
+                 trace_text(root, info, calls[:max_calls], max_visits, trace)]
+        if verdict_notes:
+            parts += ["## Blocks judged wrong", *verdict_notes]
+        for code, result, *how in (previous or [])[-2:]:
+            parts += ["## A previous attempt that was rejected", "```python", code, "```", f"Result: {result}"]
+            if how and how[0]:
+                parts += ["How the failing test ran on it:", how[0]]
+        parts += ["## Task",
+                  f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare the values in "
+                  "the execution above with what the test expects, and find the line that computes a wrong "
+                  f"value. Keep the name and parameters of `{info.name}`, change as little as possible, and do "
+                  "not change the test. Answer in exactly this form:",
+                  # A form to fill in: asked for "a sentence, then the code", the 1.5B model stopped
+                  # after the sentence in half of its answers to this prompt, or restated the failure
+                  # and returned the code unchanged; asked for the wrong line, it changes that line.
+                  "Bug: <the wrong line, and what it must do instead>",
+                  "```python",
+                  f"<the complete corrected function `{info.name}`>",
+                  "```"]
+        return "\n".join(parts)
+
+    text = fit(build, count, budget)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+
+
+# --- the no-trace baseline (Self-Debugging style) ---------------------------------------------
+
+BASELINE_SYSTEM = "You are a careful Python programmer. You fix bugs in code so that its tests pass."
+
+
+def self_repair_messages(path: str, source: str, failures: list[FailureContext],
+                         count: Callable[[str], int], budget: int,
+                         previous: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Messages asking for the whole corrected file from the code, the failing tests and their
+    errors alone: no trace and no verdicts. `previous` holds (rejected file, what the tests said)."""
+
+    def build(max_failures: int, max_previous: int) -> str:
+        parts = [f"## File {path}", "```python", source.rstrip("\n"), "```"]
+        for failure in failures[:max_failures]:
+            parts.append(f"## Failing test {failure.nodeid}")
+            if failure.test_source:
+                parts += ["```python", failure.test_source, "```"]
+            parts += ["Error:", "```", failure.error_tail or failure.message, "```"]
+        for code, result in (previous or [])[-max_previous:] if max_previous else []:
+            parts += ["## A previous attempt that was rejected", "```python", code.rstrip("\n"), "```",
+                      f"Result: {result}"]
+        parts += ["## Task",
+                  f"The code in {path} has a bug: the tests above fail. Find it. Reply with one sentence "
+                  f"naming the bug, then the complete corrected file {path} in one ```python code block. "
+                  "Keep every function's name and parameters; change as little as possible. Do not change "
+                  "the tests."]
+        return "\n".join(parts)
+
+    text = ""
+    for max_failures, max_previous in ((3, 2), (2, 1), (1, 1), (1, 0)):
+        text = build(max_failures, max_previous)
+        if count(text) <= budget:
+            break
+    return [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": text}]

@@ -1,0 +1,226 @@
+"""The child-side session that records which project lines each test runs.
+
+Each test's lines go out with that test's outcome line ({"lines": {relpath: [line, ...]}}),
+so a run killed from outside keeps every test before the one that hung.
+
+Two collectors behind one interface, chosen once in `collector_for`:
+- "coverage": coverage.py with one dynamic context per test (the pytest-cov way). Its
+  C tracer is a settrace hook: every line event of a measured file costs a C call.
+- "monitoring" (3.12+): a sys.monitoring LINE collector that DISABLEs each line after
+  its first event and turns them all back on at the next test, so a line costs one
+  callback per test however hot the loop. coverage.py's own sysmon core cannot switch
+  contexts, which is why this one exists. bench/LOCALIZE.md has the measurements.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tracefix.tracer.project import source_files
+
+# sys.monitoring tool ids: 0-2 debugger/coverage/profiler, 4 the tracefix recorder.
+MONITORING_TOOL_ID = 3
+
+
+class CoverageSession:
+    def __init__(self, root: Path, options: dict) -> None:
+        self.root = Path(root).resolve()
+        files = options.get("files") or source_files(self.root)
+        self.collector = collector_for(options.get("collector"), self.root, files)
+        self.started = False
+
+    def begin_test(self, nodeid: str) -> None:
+        if not self.started:
+            # Started at the first test, not before: measuring pytest's start-up (plugin
+            # imports, assertion rewriting, collection) cost ~0.2 s a run and no test owns
+            # those lines. Functions imported earlier are still seen when a test calls them.
+            self.collector.start()
+            self.started = True
+        self.collector.begin(nodeid)
+
+    def on_timeout(self, frame) -> None:
+        """The lines run so far are read in end_test like any test's."""
+        self.collector.timed_out()
+
+    def end_test(self, nodeid: str, outcome: dict) -> dict:
+        return {"lines": self.collector.end(nodeid)}
+
+    def close(self) -> dict:
+        if self.started:
+            self.collector.stop()
+        return {"collector": self.collector.name}
+
+
+def collector_for(name: str | None, root: Path, files: list[str]):
+    """The line collector named, or the cheapest one this Python has."""
+    if name is None:
+        name = "monitoring" if _monitoring_free() else "coverage"
+    if name == "monitoring":
+        if not hasattr(sys, "monitoring"):
+            raise RuntimeError("the monitoring collector needs Python 3.12+ (sys.monitoring)")
+        return MonitoringLines(root, files)
+    if name == "coverage":
+        return CoverageLines(root, files)
+    raise ValueError(f"unknown coverage collector {name!r} (coverage or monitoring)")
+
+
+def _monitoring_free() -> bool:
+    return hasattr(sys, "monitoring") and sys.monitoring.get_tool(MONITORING_TOOL_ID) is None
+
+
+class _Paths:
+    """Project-relative paths of the measured files, from whatever spelling Python used."""
+
+    def __init__(self, root: Path, files: list[str]) -> None:
+        self.root = root
+        self.by_abs = {os.path.normcase(str(root / rel)): rel for rel in files}
+        self._cache: dict[str, str | None] = {}
+
+    def rel(self, filename: str) -> str | None:
+        try:
+            return self._cache[filename]
+        except KeyError:
+            pass
+        path = os.path.normcase(os.path.abspath(filename))
+        rel = self.by_abs.get(path)
+        if rel is None:
+            rel = self.by_abs.get(os.path.normcase(os.path.realpath(filename)))
+        self._cache[filename] = rel
+        return rel
+
+
+class CoverageLines:
+    """coverage.py, one dynamic context per test; nothing written to disk."""
+
+    name = "coverage"
+
+    def __init__(self, root: Path, files: list[str]) -> None:
+        import coverage
+
+        self.paths = _Paths(root, files)
+        # config_file=False: the user's .coveragerc must not change what we measure or
+        # where data goes; data_file=None keeps the data in memory.
+        self.cov = coverage.Coverage(
+            data_file=None, config_file=False, branch=False,
+            include=[str(root / rel) for rel in files] or [str(root / "__no_source__")],
+        )
+        # Dynamic contexts need a tracer core: coverage's sysmon core (its default from
+        # 3.14) cannot switch contexts and would silently merge every test.
+        self.cov.set_option("run:core", "ctrace")
+        self.cov.set_option("run:disable_warnings", ["no-data-collected", "module-not-measured",
+                                                     "module-not-imported", "no-ctracer"])
+        self.context = None
+        self.interrupted = False
+
+    def start(self) -> None:
+        self.cov.start()
+
+    def timed_out(self) -> None:
+        self.interrupted = True
+
+    def _release_stale_lock(self) -> None:
+        """Free coverage's data lock if a timeout left it held.
+
+        The per-test timeout is a Python SIGALRM handler that raises; it can run inside
+        the lock_data/unlock_data callbacks CTracer calls from C, and then the lock is
+        never released and the next switch_context deadlocks (about 1 run in 10 of
+        QuixBugs' longest_common_subsequence, whose slow test times out). The test is
+        over and its tracer idle, so a lock still held after a short wait is stale.
+        """
+        lock = getattr(getattr(self.cov, "_collector", None), "data_lock", None)
+        if lock is None:
+            return
+        lock.acquire(timeout=0.2)  # ours if free; if not, the stale holder's
+        lock.release()
+
+    def begin(self, nodeid: str) -> None:
+        self.context = nodeid
+        self.cov.switch_context(nodeid)
+
+    def end(self, nodeid: str) -> dict[str, list[int]]:
+        if self.interrupted:
+            self.interrupted = False
+            self._release_stale_lock()
+        # Code that runs between tests (fixture teardown of a wider scope) goes to "".
+        self.cov.switch_context("")
+        data = self.cov.get_data()
+        data.set_query_context(nodeid)
+        out = {}
+        for filename in data.measured_files():
+            rel = self.paths.rel(filename)
+            lines = data.lines(filename) if rel else None
+            if lines:
+                out[rel] = sorted(lines)
+        return out
+
+    def stop(self) -> None:
+        self.cov.stop()
+
+
+class MonitoringLines:
+    """A sys.monitoring line collector: each line reports once per test, then is DISABLEd."""
+
+    name = "monitoring"
+
+    def __init__(self, root: Path, files: list[str]) -> None:
+        self.paths = _Paths(root, files)
+        self.mon = sys.monitoring
+        self.hits: dict[str, set[int]] = {}
+        # Keep instrumented code objects alive so their ids are never reused by others.
+        self._instrumented: dict[int, object] = {}
+
+    def start(self) -> None:
+        mon = self.mon
+        if mon.get_tool(MONITORING_TOOL_ID) is not None:
+            raise RuntimeError(f"sys.monitoring tool id {MONITORING_TOOL_ID} is taken by "
+                               f"{mon.get_tool(MONITORING_TOOL_ID)}")
+        mon.use_tool_id(MONITORING_TOOL_ID, "tracefix-coverage")
+        mon.register_callback(MONITORING_TOOL_ID, mon.events.PY_START, self._on_start)
+        mon.register_callback(MONITORING_TOOL_ID, mon.events.LINE, self._on_line)
+        mon.set_events(MONITORING_TOOL_ID, mon.events.PY_START)
+
+    def _on_start(self, code, offset):
+        # Every code object reports PY_START once (then DISABLE); project code gets LINE
+        # events from then on, which stay set across restart_events().
+        if id(code) not in self._instrumented and self.paths.rel(code.co_filename) is not None:
+            # Events first: a timeout raised between the two lines must not leave the code
+            # marked as instrumented without its LINE events.
+            self.mon.set_local_events(MONITORING_TOOL_ID, code, self.mon.events.LINE)
+            self._instrumented[id(code)] = code
+        return self.mon.DISABLE
+
+    def _on_line(self, code, line):
+        lines = self.hits.get(code.co_filename)
+        if lines is None:
+            lines = self.hits[code.co_filename] = set()
+        lines.add(line)
+        return self.mon.DISABLE
+
+    def timed_out(self) -> None:
+        """Nothing to repair: the callbacks take no lock."""
+
+    def begin(self, nodeid: str) -> None:
+        self.hits = {}
+        # Turns back on every line DISABLEd during the previous test (all tools': in a
+        # coverage run no other tracefix tool is active).
+        self.mon.restart_events()
+
+    def end(self, nodeid: str) -> dict[str, list[int]]:
+        hits, self.hits = self.hits, {}
+        out: dict[str, list[int]] = {}
+        for filename, lines in hits.items():
+            rel = self.paths.rel(filename)
+            if rel is not None:
+                out.setdefault(rel, []).extend(lines)
+        return {rel: sorted(set(lines)) for rel, lines in out.items()}
+
+    def stop(self) -> None:
+        mon = self.mon
+        mon.set_events(MONITORING_TOOL_ID, 0)
+        for code in self._instrumented.values():
+            mon.set_local_events(MONITORING_TOOL_ID, code, 0)
+        mon.register_callback(MONITORING_TOOL_ID, mon.events.PY_START, None)
+        mon.register_callback(MONITORING_TOOL_ID, mon.events.LINE, None)
+        mon.free_tool_id(MONITORING_TOOL_ID)

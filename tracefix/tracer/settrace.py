@@ -1,0 +1,71 @@
+"""The `sys.settrace` back end (Python 3.10 and 3.11).
+
+The global trace function only looks at "call" events and answers None for code that is
+not a target, so line events are switched on only inside recorded functions. Light calls
+(beyond the per-function bound) turn their line events off with `f_trace_lines = False`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from tracefix.tracer.recorder import Call, Recorder
+
+
+class SettraceBackend:
+    counts_elided = True  # every visit is seen, so elided ranges have exact ends
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.rec = recorder
+        self._previous = None
+
+    def start(self) -> None:
+        self._previous = sys.gettrace()
+        sys.settrace(self._on_call)
+        threading.settrace(self._on_call)
+
+    def stop(self) -> None:
+        sys.settrace(self._previous)
+        threading.settrace(self._previous)  # type: ignore[arg-type]
+
+    def _on_call(self, frame, event, arg):
+        if event != "call":
+            return None
+        target = self.rec.target_of(frame.f_code)
+        if target is None:
+            return None
+        call = self.rec.call_started(target, frame)
+        if call is None:
+            return None
+        if not call.full:
+            frame.f_trace_lines = False
+        return _local_tracer(self.rec, call)
+
+
+def _local_tracer(rec: Recorder, call: Call):
+    """The trace function of one recorded frame.
+
+    A closure, not a bound method: it runs for every line of a recorded call, and a bound
+    method would be created anew for each event (a trace function returns itself) and look
+    up `self.call` each time; this is ~18% of the recorder's own cost per line on 3.11.
+    """
+    line = call.line
+
+    def trace(frame, event, arg):
+        if event == "line":
+            line(frame.f_lineno, frame)
+        elif event == "exception":
+            # Remember it: a "return" event right after means the exception escaped.
+            call.pending_exc = (arg[1], frame.f_lineno)
+        elif event == "return":
+            # On 3.10/3.11 an escaping exception returns None; a caught one clears
+            # pending_exc at the next line event (full calls) or returns a value.
+            pending = call.pending_exc
+            if pending is not None and arg is None:
+                rec.call_ended(frame, exc=pending[0], line=pending[1])
+            else:
+                rec.call_ended(frame, value=arg)
+        return trace
+
+    return trace

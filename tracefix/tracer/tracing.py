@@ -1,0 +1,101 @@
+"""Trace the failing tests of a project: find them, then rerun them under the recorder."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
+from tracefix.tracer.recorder import backend_name
+from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
+
+
+@dataclass(frozen=True)
+class TraceRun:
+    root: str
+    backend: str
+    python: str
+    outcomes: tuple[TestOutcome, ...]  # every test of the first run
+    traces: tuple[TestTrace, ...]  # one per traced (failing or named) test
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def failing(self) -> list[TestOutcome]:
+        return [o for o in self.outcomes if o.bad]
+
+
+def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, files: list[str] | None = None,
+                test_timeout: float = 10.0, run_timeout: float = 300.0, pytest_args=(), bounds: dict | None = None,
+                backend: str | None = None, baseline: RunResult | None = None,
+                suspects: int | None = None) -> TraceRun:
+    """Record the failing tests (or the named ones). `functions` limits recording to those keys;
+    `suspects` = N ranks the code first and records only the top N suspect functions."""
+    root = Path(root).resolve()
+    warnings: list[str] = []
+    if test_ids:
+        targets = list(test_ids)
+        outcomes: tuple[TestOutcome, ...] = ()
+    elif suspects:
+        # The ranking comes first: only the top suspects are recorded in full, which is what
+        # keeps recording cheap on a large suite.
+        from tracefix.tracer.localize import locate
+
+        loc = locate(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
+        outcomes = loc.outcomes
+        targets = [o.nodeid for o in outcomes if o.bad]
+        warnings.extend(loc.warnings)
+        if not targets:
+            return TraceRun(str(root), backend or backend_name(), sys.version.split()[0], outcomes, (), tuple(warnings))
+        functions = [s.function for s in loc.functions if s.function][:suspects] or None
+    else:
+        first = baseline or run_tests(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
+        check_usable(first, root=root)
+        outcomes = first.outcomes
+        targets = [o.nodeid for o in first.failing]
+        if first.collection_errors:
+            warnings.extend(f"collection error: {e}" for e in first.collection_errors)
+        if not targets:
+            return TraceRun(str(root), backend or backend_name(), sys.version.split()[0], outcomes, (), tuple(warnings))
+    options = dict(bounds or {})
+    if functions:
+        options["functions"] = list(functions)
+    if files is not None:
+        options["files"] = list(files)
+    if backend:
+        options["backend"] = backend
+    run = run_tests(root, mode="trace", test_ids=targets, options=options, test_timeout=test_timeout,
+                    run_timeout=run_timeout, pytest_args=pytest_args)
+    check_usable(run, test_ids, root)
+    if run.crashed:
+        warnings.append(run.crashed)
+    if not outcomes:
+        outcomes = run.outcomes
+    traces = []
+    for outcome in run.outcomes:
+        data = run.per_test.get(outcome.nodeid)
+        if data:
+            traces.append(from_json(TestTrace, data))
+    timed_out = [o.nodeid for o in run.outcomes if o.outcome == "timeout"]
+    warnings.extend(f"{n}: stopped after {test_timeout:g}s (infinite loop or recursion?)" for n in timed_out)
+    return TraceRun(str(root), options.get("backend") or backend_name(), sys.version.split()[0], outcomes,
+                    tuple(traces), tuple(warnings))
+
+
+def trace_run_json(run: TraceRun) -> dict:
+    """The documented, versioned JSON form of a trace run (docs/trace-schema.md)."""
+    return {
+        "schema": TRACE_SCHEMA,
+        "root": run.root,
+        "backend": run.backend,
+        "python": run.python,
+        "summary": {
+            "tests": len(run.outcomes),
+            "failing": len(run.failing),
+            "traced": len(run.traces),
+        },
+        "warnings": list(run.warnings),
+        "tests": [to_json(t) for t in run.traces],
+    }
+
+
