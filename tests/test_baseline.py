@@ -8,7 +8,7 @@ import pytest
 
 from conftest import mocks, run_cli
 from tracefix.config import Config
-from tracefix.errors import UserError
+from tracefix.errors import InternalSignal
 from tracefix.repair.baseline import check_file_rewrite, file_to_fix, with_edges_of
 from tracefix.repair.fix import fix_project
 from tracefix.debugger.answers import RejectedCandidate
@@ -96,7 +96,7 @@ def test_file_to_fix_follows_the_innermost_source_frame():
     failing = [Outcome("tests/test_cart.py::test_total", "failed", frames=frames)]
     assert file_to_fix(failing, ["shop/cart.py", "shop/money.py"]) == "shop/money.py"
     assert file_to_fix([Outcome("t.py::t", "failed")], ["only.py"]) == "only.py"
-    with pytest.raises(UserError, match="cannot tell which file"):
+    with pytest.raises(InternalSignal, match="cannot tell which file"):
         file_to_fix([Outcome("t.py::t", "failed")], ["a.py", "b.py"])
 
 

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tracefix.errors import UserError
+from tracefix.errors import InternalSignal, UserError
 from tracefix.repair.patch import FileEdit, FunctionEdit, PatchError, apply_edit, apply_edits, replace_function
 
 SOURCE = '''\
@@ -187,8 +187,8 @@ def test_missing_function_is_a_patch_error_naming_it():
         replace_function(SOURCE, "area", "def area(x):\n    return x\n")  # a method, not a function
 
 
-def test_patch_error_is_a_tracefix_error():
-    assert issubclass(PatchError, UserError)
+def test_patch_error_is_an_internal_signal_not_a_user_error():
+    assert issubclass(PatchError, InternalSignal) and not issubclass(PatchError, UserError)
 
 
 def test_unparsable_candidate_names_the_line():

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import mocks, run_cli
 from tracefix.config import Config, load_config
-from tracefix.errors import UserError
+from tracefix.errors import InternalSignal, UserError
 from tracefix.repair.fix import fix_project
 
 from test_baseline import GOOD as FILE_GOOD, STILL_WRONG as FILE_STILL_WRONG  # whole-file answers
@@ -80,5 +80,5 @@ def test_a_stage_that_cannot_start_is_skipped_with_a_warning(fixture_copy, tmp_p
     assert report.status == "no_fix"
     assert any(w.startswith("baseline skipped: the baseline strategy cannot tell which file") for w in report.warnings)
     assert "patch" in purposes(tmp_path)  # the flat stage still ran
-    with pytest.raises(UserError, match="cannot tell which file"):
+    with pytest.raises(InternalSignal, match="cannot tell which file"):
         fix_project(root, config(tmp_path, strategy="baseline", max_iters=1))
