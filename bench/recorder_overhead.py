@@ -47,8 +47,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tracefix.tracer.cfg import functions_in  # noqa: E402
-from tracefix.tracer.monitoring import TOOL_ID  # noqa: E402
-from tracefix.tracer.recorder import Recorder, backend_name, start_recording  # noqa: E402
+from tracefix.tracer.types import RECORDER_TOOL_ID as TOOL_ID  # noqa: E402
+from tracefix.tracer.backends import backend_name, start_recording  # noqa: E402
+from tracefix.tracer.recorder import Recorder  # noqa: E402
 
 HERE = Path(__file__).resolve()
 BOUNDS = {"max_visits": 5, "max_calls": 20}  # `tracefix trace` defaults

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from conftest import mocks, run_cli
-from tracefix.repair.fix import VERDICT_TOKENS
+from tracefix.repair.traced import VERDICT_TOKENS
 
 MODEL = ["--model", "openai/mock-model", "--cache", "off"]
 

@@ -21,7 +21,8 @@ from tracefix.config import Config
 from tracefix.debugger.hierarchy import call_text, in_order, judge_bottom_up, pairs_of, path_of, wants_hierarchy
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair import validate as validate_module
-from tracefix.repair.fix import _targets, apply_edits_in_memory
+from tracefix.repair.patch import apply_edits_in_memory
+from tracefix.repair.traced import _targets
 from tracefix.repair.helper_checks import checks_from, literal_summary, module_name, stable_checks
 from tracefix.repair.strategy import located
 from tracefix.tracer.project import source_files

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tracefix.tracer.cfg import functions_in
-from tracefix.tracer.recorder import Recorder, start_recording
+from tracefix.tracer.backends import start_recording
+from tracefix.tracer.recorder import Recorder
 
 BACKENDS = ["settrace"] + (["monitoring"] if hasattr(sys, "monitoring") else [])
 
@@ -197,7 +198,7 @@ def test_a_later_recording_sees_what_an_earlier_one_turned_off(module, backend):
 
 @pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring is 3.12+")
 def test_stopped_recording_leaves_no_events_on_recorded_code(module):
-    from tracefix.tracer.monitoring import TOOL_ID
+    from tracefix.tracer.types import RECORDER_TOOL_ID as TOOL_ID
 
     root, mod, functions = module
     record(root, functions, mod.outer, 3, backend="monitoring")

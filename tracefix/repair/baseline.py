@@ -21,8 +21,9 @@ from tracefix.debugger.llm import LLMClient, count_tokens
 from tracefix.debugger.prompts import failure_context, self_repair_messages
 from tracefix.repair.apply import apply_patch
 from tracefix.repair.diff import unified_diff
-from tracefix.repair.fix import Candidate, FixReport, failing_tests, run_setup
-from tracefix.repair.fix import RETRY_TEMPERATURE, Progress, complete_with_code
+from tracefix.repair.asking import RETRY_TEMPERATURE, complete_with_code
+from tracefix.repair.records import Candidate, FixReport, Progress, since
+from tracefix.repair.setup import failing_tests, run_setup
 from tracefix.repair.validate import validate
 from tracefix.errors import InternalSignal
 from tracefix.tracer.project import check_project
@@ -42,7 +43,7 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
     check_usable(run, root=root)
     failing = failing_tests(run.outcomes, test_ids)
     if not failing:
-        return FixReport("nothing_failing", str(root), (), (), (), (), "", seconds=_since(started),
+        return FixReport("nothing_failing", str(root), (), (), (), (), "", seconds=since(started),
                          outcomes=run.outcomes)
 
     client = client or LLMClient(config)
@@ -80,11 +81,11 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
             if result.accepted:
                 applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty)) if config.apply else ()
                 return FixReport("fixed", str(root), tuple(failing), (), (), tuple(candidates),
-                                 unified_diff(root, edited), edited, applied, client.usage, _since(started),
+                                 unified_diff(root, edited), edited, applied, client.usage, since(started),
                                  outcomes=run.outcomes)
             previous.append((code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
     return FixReport("no_fix", str(root), tuple(failing), (), (), tuple(candidates), "", usage=client.usage,
-                     seconds=_since(started), outcomes=run.outcomes)
+                     seconds=since(started), outcomes=run.outcomes)
 
 
 def file_to_fix(failing: list[TestOutcome], sources: list[str]) -> str:
@@ -134,6 +135,3 @@ def check_file_rewrite(original: str, candidate: str) -> None:
 def _top_level_names(module: ast.Module) -> set[str]:
     return {n.name for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
-
-def _since(started: float) -> float:
-    return round(time.perf_counter() - started, 3)

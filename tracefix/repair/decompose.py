@@ -31,8 +31,11 @@ from tracefix.debugger.llm import LLMClient
 from tracefix.debugger.prompts import FailureContext, failure_context, function_source
 from tracefix.repair.apply import apply_patch
 from tracefix.repair.diff import unified_diff
-from tracefix.repair.fix import (RETRY_TEMPERATURE, Candidate, FixReport, Progress, apply_edits_in_memory, failing_tests,
-                        fix_project, run_setup)
+from tracefix.repair.asking import RETRY_TEMPERATURE
+from tracefix.repair.patch import apply_edits_in_memory
+from tracefix.repair.records import Candidate, FixReport, Progress, since
+from tracefix.repair.setup import failing_tests, run_setup
+from tracefix.repair.traced import FixOne
 from tracefix.repair.patch import PatchError
 from tracefix.repair.scratch import scratch_copy
 from tracefix.repair.strategy import located
@@ -47,8 +50,10 @@ ATTEMPTS = 2  # splits asked for, and inlinings
 SYSTEM = "You are a careful Python engineer who refactors without changing behaviour, and fixes bugs minimally."
 
 
-def fix_decomposed(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
-                   progress: Progress = lambda _msg: None) -> FixReport:
+def fix_decomposed(root: Path, config: Config, test_ids=(), *, fix_project: FixOne,
+                   client: LLMClient | None = None, progress: Progress = lambda _msg: None) -> FixReport:
+    """`fix_project` repairs the split copy (and the project, when nothing is split): the
+    dispatcher passes itself, so this module never imports the one that imports it."""
     started = time.perf_counter()
     root = Path(root).resolve()
     plain = replace(config, decompose=False)
@@ -83,7 +88,7 @@ def fix_decomposed(root: Path, config: Config, test_ids=(), *, client: LLMClient
                             progress=progress)
     report = replace(inner, root=str(root), candidates=(*tried, *inner.candidates))
     if inner.status != "fixed":
-        return replace(report, diff="", edited={}, seconds=_since(started))
+        return replace(report, diff="", edited={}, seconds=since(started))
     edited, diff, warnings = dict(inner.edited), unified_diff(root, inner.edited), list(inner.warnings)
     candidates = list(report.candidates)
     if config.keep_structure:
@@ -101,7 +106,7 @@ def fix_decomposed(root: Path, config: Config, test_ids=(), *, client: LLMClient
     if config.apply:
         applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
     return replace(report, candidates=tuple(candidates), diff=diff, edited=edited, applied=applied,
-                   usage=client.usage, seconds=_since(started), warnings=tuple(warnings))
+                   usage=client.usage, seconds=since(started), warnings=tuple(warnings))
 
 
 def decomposable(traces: tuple[TestTrace, ...]) -> tuple[FunctionInfo | None, str]:
@@ -321,6 +326,3 @@ def split_functions(fixed_text: str, original_text: str, qualname: str) -> str:
         chunks.append(f"class {owner}:\n" + "\n\n".join(m for m in methods if m))
     return "\n\n\n".join(c for c in chunks if c)
 
-
-def _since(started: float) -> float:
-    return round(time.perf_counter() - started, 3)

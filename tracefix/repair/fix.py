@@ -1,319 +1,33 @@
-"""The repair loop: localize, trace, ask for verdicts and a fix, keep only validated patches.
+"""The one place a repair run picks its strategy from the configuration.
 
-    tests -> per-test coverage (suspects) -> block trace of the failing tests
-          -> model verdicts per block -> candidate function -> scratch copy + tests
-          -> accepted: unified diff (and, with apply, the user's files)
+    --decompose            repair.decompose (split a long failing function, then debug it bottom-up)
+    --strategy a,b         repair.stages (one strategy after another)
+    --strategy baseline    repair.baseline (plain self-repair, no trace)
+    flat | hierarchical | auto   repair.traced
 
-Each iteration targets one function: the most suspicious one that the failing tests
-actually ran; after two rejected attempts the next one down the ranking is tried, and
-after the last one the first again, until `max_iters` is spent.
+Staged and decomposing runs repair again per stage or on the split copy: they get this
+function passed in, so no module below imports this one.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
-from tracefix.debugger.answers import (MalformedAnswer, RejectedCandidate, Verdict, check_rewrite, extract_code,
-                              function_from, parse_verdicts)
 from tracefix.config import Config
-from tracefix.debugger.hierarchy import Hierarchy
-from tracefix.debugger.llm import LLMClient, Usage, count_tokens
-from tracefix.debugger.prompts import (FailureContext, calls_worth_showing, failure_context, fix_messages, function_source,
-                              verdict_messages)
-from tracefix.repair.apply import apply_patch, snapshot_hashes
-from tracefix.repair.diff import unified_diff
-from tracefix.repair.patch import FunctionEdit, PatchError, edited_text
-from tracefix.repair.strategy import located, plan_repair
-from tracefix.repair.retrace import retrace_candidate
-from tracefix.repair.validate import Outcome, TestSettings, validate
-from tracefix.tracer.localize import Suspect
-from tracefix.tracer.project import source_files
-from tracefix.tracer.records import FunctionInfo, TestTrace
-from tracefix.tracer.tracing import trace_tests
-
-ATTEMPTS_PER_TARGET = 2
-OTHER_FAILURES = 2  # failing tests shown besides the traced one
-VERDICT_TOKENS = (40, 50)  # answer limit for a verdict list: fixed part, per block (a small model can run on)
-RETRY_TEMPERATURE = 0.8
-TRACED_SUSPECTS = 8  # functions recorded in full: the top of the ranking
-
-
-@dataclass(frozen=True)
-class Candidate:
-    iteration: int
-    function: str  # FunctionInfo.key
-    code: str
-    outcome: Outcome | None  # None when rejected before any test ran
-    rejected: str = ""  # why it never reached the tests (bad answer, signature change, ...)
-
-
-@dataclass(frozen=True)
-class Judgment:
-    iteration: int
-    function: str
-    verdicts: tuple[Verdict, ...]
-    note: str = ""  # e.g. "malformed answer twice: continuing without verdicts"
-
-
-@dataclass(frozen=True)
-class FixReport:
-    status: str  # "fixed" | "no_fix" | "nothing_failing"
-    root: str
-    failing: tuple[str, ...]
-    suspects: tuple[Suspect, ...]
-    judgments: tuple[Judgment, ...]
-    candidates: tuple[Candidate, ...]
-    diff: str
-    edited: dict[str, str] = field(default_factory=dict)
-    applied: tuple[str, ...] = ()
-    usage: Usage | None = None
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()
-    outcomes: tuple = ()  # every test's outcome before the fix (tracer.runner.TestOutcome)
-    hierarchy: Hierarchy | None = None  # bottom-up call verdicts (hierarchical strategy)
-
-
-Progress = Callable[[str], None]
+from tracefix.debugger.llm import LLMClient
+from tracefix.repair.baseline import fix_baseline
+from tracefix.repair.decompose import fix_decomposed
+from tracefix.repair.records import FixReport, Progress
+from tracefix.repair.stages import fix_in_stages
+from tracefix.repair.traced import fix_traced
 
 
 def fix_project(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
                 progress: Progress = lambda _msg: None) -> FixReport:
     if config.decompose:
-        from tracefix.repair.decompose import fix_decomposed  # it runs fix_project on the split copy
-
-        return fix_decomposed(root, config, test_ids, client=client, progress=progress)
+        return fix_decomposed(root, config, test_ids, fix_project=fix_project, client=client, progress=progress)
     if "," in config.strategy:
-        from tracefix.repair.stages import fix_in_stages  # it runs fix_project once per stage
-
-        return fix_in_stages(root, config, test_ids, client=client, progress=progress)
+        return fix_in_stages(root, config, test_ids, fix_project=fix_project, client=client, progress=progress)
     if config.strategy == "baseline":
-        from tracefix.repair.baseline import fix_baseline  # it reuses this module's records
-
         return fix_baseline(root, config, test_ids, client=client, progress=progress)
-    started = time.perf_counter()
-    root = Path(root).resolve()
-    sources, hashes, settings = run_setup(root, config)
-
-    progress("running the tests with per-test coverage")
-    loc, coverage = located(root, config)
-    failing = failing_tests(loc.outcomes, test_ids)
-    if not failing:
-        return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
-                         seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes)
-
-    client = client or LLMClient(config)
-    editable = set(sources)
-    suspects = tuple(s for s in loc.functions if s.path in editable and s.function)
-    progress(f"tracing {len(failing)} failing tests")
-    run = trace_tests(root, failing, functions=[s.function for s in suspects[:TRACED_SUSPECTS]] or None,
-                      files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args)
-    traces = {t.nodeid: t for t in run.traces}
-    targets = _targets(suspects, run.traces)
-    if not targets:
-        return FixReport("no_fix", str(root), tuple(failing), suspects, (), (), "", usage=client.usage,
-                         seconds=_since(started), warnings=(*loc.warnings, "the failing tests run no function "
-                                                            "of the project's source files"))
-    plan = plan_repair(root, config, client, run.traces, coverage, sources, progress)
-    targets = plan.ordered(targets)
-
-    count = _counter(config.model)
-    judgments: list[Judgment] = []
-    candidates: list[Candidate] = []
-    previous: dict[str, list[tuple[str, str]]] = {}
-    target_index, attempts = 0, 0
-    for iteration in range(1, config.max_iters + 1):
-        # Past the end of the ranking, start again from the top: iterations are the budget.
-        info, nodeid = targets[target_index % len(targets)]
-        trace = traces[nodeid]
-        outcome = next(o for o in run.outcomes if o.nodeid == nodeid)
-        failure = replace(failure_context(root, nodeid, outcome.message, outcome.longrepr),
-                          others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
-        progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
-        judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
-        judgments.append(judgment)
-        # Verdicts inform the fix prompt but never skip a target: a small model often calls
-        # every block correct, and the ranking is the stronger signal.
-        wrong = [v for v in judgment.verdicts if not v.correct]
-        notes = [f"block {v.block}: {v.explanation}" for v in wrong] + plan.notes_for(info.key)
-        progress(f"iteration {iteration}: asking for a fix of {info.qualname}")
-        for variant in range(config.candidates):
-            candidate = _candidate(client, root, info, trace, failure, count, config, notes,
-                                   previous.get(info.key, []), iteration, variant)
-            if candidate.outcome is None:
-                candidates.append(candidate)
-                previous.setdefault(info.key, []).append((candidate.code, candidate.rejected))
-                continue
-            progress(f"iteration {iteration}: validating the candidate for {info.qualname}")
-            edited = apply_edits_in_memory(root, info, candidate.code)
-            result = validate(root, edited, loc.outcomes, failing, settings, plan.checks_for(info.key))
-            candidate = Candidate(iteration, info.key, candidate.code, result)
-            candidates.append(candidate)
-            if result.accepted:
-                diff = unified_diff(root, edited)
-                applied: tuple[str, ...] = ()
-                if config.apply:
-                    applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
-                return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
-                                 diff, edited, applied, client.usage, _since(started), loc.warnings,
-                                 loc.outcomes, plan.hierarchy)
-            # Show the model how its attempt ran, unless no iteration is left to use it.
-            how = None
-            if result.still_failing and iteration < config.max_iters:
-                progress(f"iteration {iteration}: tracing the rejected candidate")
-                how = retrace_candidate(root, edited, result.still_failing[0], info.key, settings)
-            previous.setdefault(info.key, []).append(
-                (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else ""),
-                 how))
-        attempts += 1
-        if attempts >= ATTEMPTS_PER_TARGET:
-            target_index, attempts = target_index + 1, 0
-    return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
-                     usage=client.usage, seconds=_since(started), warnings=loc.warnings, outcomes=loc.outcomes,
-                     hierarchy=plan.hierarchy)
-
-
-def run_setup(root: Path, config: Config) -> tuple[list[str], dict[str, str], TestSettings]:
-    """What every repair run fixes at its start: the editable files, their hashes (so --apply
-    can refuse files that change meanwhile) and the test settings."""
-    sources = source_files(root, list(config.include), list(config.exclude))
-    return sources, snapshot_hashes(root, sources), TestSettings(config.test_timeout, config.run_timeout,
-                                                                 tuple(config.pytest_args))
-
-
-def failing_tests(outcomes, test_ids=()) -> list[str]:
-    """Node ids of the failing tests, limited to those the given ids name (a file, a class, a test)."""
-    failing = [o.nodeid for o in outcomes if o.bad]
-    if test_ids:
-        failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
-    return failing
-
-
-def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: dict[str, TestTrace],
-                    limit: int = OTHER_FAILURES) -> tuple[FailureContext, ...]:
-    """Up to `limit` other failing tests that ran `function`, in run order."""
-    others = [o for o in outcomes if o.bad and o.nodeid != nodeid and o.nodeid in traces
-              and any(c.function == function for c in traces[o.nodeid].calls)]
-    return tuple(failure_context(root, o.nodeid, o.message, "") for o in others[:limit])
-
-
-def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
-    """(function, failing test that ran it) in suspiciousness order, each function once."""
-    ran: dict[str, tuple[FunctionInfo, str]] = {}
-    for trace in traces:
-        if trace.outcome == "passed":
-            continue
-        infos = {f.key: f for f in trace.functions}
-        for call in trace.calls:
-            if call.function in infos and call.function not in ran and call.visits:
-                ran[call.function] = (infos[call.function], trace.nodeid)
-    ordered = [ran[s.function] for s in suspects if s.function in ran]
-    ordered += [v for k, v in ran.items() if all(k != s.function for s in suspects)]
-    return ordered
-
-
-def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
-           count, budget: int, iteration: int) -> Judgment:
-    if len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
-        # One block is the whole function: the fix prompt shows the same trace, and in the
-        # corpus logs the 1.5B model called a buggy lone block correct 16 times in 16.
-        return Judgment(iteration, info.key, (), "one block ran: the fix judges it, no separate verdict")
-    messages, block_ids = verdict_messages(root, info, trace, failure, count, budget)
-    if not block_ids:
-        return Judgment(iteration, info.key, (), "no block of this function was recorded")
-    limit = VERDICT_TOKENS[0] + VERDICT_TOKENS[1] * len(block_ids)
-    for attempt in range(2):  # one re-ask on a malformed answer, then go on without verdicts
-        reply = client.complete(messages, purpose="verdicts", variant=attempt, max_tokens=limit)
-        try:
-            return Judgment(iteration, info.key, tuple(parse_verdicts(reply.text, block_ids)))
-        except MalformedAnswer as exc:
-            note = str(exc)
-            messages = messages + [{"role": "assistant", "content": reply.text},
-                                   {"role": "user", "content": "That was not the JSON list asked for. Answer "
-                                    "only with the JSON list of verdicts."}]
-    return Judgment(iteration, info.key, (), f"malformed verdicts twice ({note}); continuing without them")
-
-
-def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
-               count, config: Config, notes: list[str], previous: list[tuple[str, str]], iteration: int,
-               variant: int) -> Candidate:
-    messages = fix_messages(root, info, trace, failure, count, config.token_budget, notes, previous)
-    # The first attempt at the configured temperature; later ones resample, or a
-    # deterministic model would repeat its rejected answer.
-    first = iteration == 1 and variant == 0
-    temperature = config.temperature if first else max(config.temperature, RETRY_TEMPERATURE)
-    text, code = complete_with_code(client, messages, f"the complete corrected function `{info.name}`",
-                                    variant=variant + 10 * (iteration - 1), temperature=temperature)
-    original = function_source(root, info)
-    try:
-        if isinstance(code, MalformedAnswer):
-            raise code
-        node = function_from(code, info.qualname)
-        if node is None:
-            raise RejectedCandidate(f"the answer has no function named {info.name}")
-        check_rewrite(original, code, info.qualname)
-        if _same_code(original, ast_source(node)):
-            raise RejectedCandidate("the answer repeats the original code unchanged")
-        apply_edits_in_memory(root, info, code)  # patchable at all?
-    except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
-        # The code, when the answer had some: the next prompt shows it inside a code fence.
-        shown = code if isinstance(code, str) else text.strip()[:2000]
-        return Candidate(iteration, info.key, shown, None, rejected=str(exc))
-    return Candidate(iteration, info.key, code, Outcome(False, (), (), (), "not yet run"))
-
-
-def complete_with_code(client: LLMClient, messages: list[dict], what: str, *, variant: int,
-                       temperature: float) -> tuple[str, str | MalformedAnswer]:
-    """The answer to a request for code, and the code in it (or why there is none).
-
-    An answer without usable code (a small model often names the bug in one sentence and
-    stops) is followed up once in the same conversation, asking for just the code: cheaper
-    than spending an iteration on it.
-    """
-    reply = client.complete(messages, purpose="patch", variant=variant, temperature=temperature)
-    try:
-        return reply.text, extract_code(reply.text)
-    except MalformedAnswer as exc:
-        follow_up = messages + [{"role": "assistant", "content": reply.text},
-                                {"role": "user", "content": f"That answer has no usable code ({exc}). Reply "
-                                 f"with {what} in one ```python code block, nothing else."}]
-    again = client.complete(follow_up, purpose="patch-code", variant=variant, temperature=temperature)
-    try:
-        return again.text, extract_code(again.text)
-    except MalformedAnswer as exc:
-        return again.text, exc
-
-
-def apply_edits_in_memory(root: Path, info: FunctionInfo, code: str) -> dict[str, str]:
-    """New file texts for the edit, computed from the user's files without writing them."""
-    edit = FunctionEdit(info.path, info.qualname, code, info.first_line)
-    return {info.path: edited_text(root, edit)}
-
-
-def ast_source(node) -> str:
-    import ast
-
-    return ast.unparse(node)
-
-
-def _same_code(original: str, candidate: str) -> bool:
-    """Equal up to formatting and comments (both sides normalized through ast)."""
-    import ast
-
-    try:
-        return ast.dump(ast.parse(original)) == ast.dump(ast.parse(candidate))
-    except SyntaxError:
-        return False
-
-
-def _counter(model: str | None):
-    def count(text: str) -> int:
-        return count_tokens(model, text)
-    return count
-
-
-def _since(started: float) -> float:
-    return round(time.perf_counter() - started, 3)
+    return fix_traced(root, config, test_ids, client=client, progress=progress)

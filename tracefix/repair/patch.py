@@ -32,6 +32,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tracefix.errors import InternalSignal
+from tracefix.tracer.records import FunctionInfo
 
 
 class PatchError(InternalSignal):
@@ -583,3 +584,8 @@ def _target_names(target: cst.BaseExpression) -> set[str]:
         return names
     return set()
 
+
+def apply_edits_in_memory(root: Path, info: FunctionInfo, code: str) -> dict[str, str]:
+    """New file texts for the edit, computed from the user's files without writing them."""
+    edit = FunctionEdit(info.path, info.qualname, code, info.first_line)
+    return {info.path: edited_text(root, edit)}

@@ -17,11 +17,13 @@ from pathlib import Path
 from tracefix.config import Config, stages
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair.baseline import NoFileToFix
-from tracefix.repair.fix import FixReport, Progress, fix_project
+from tracefix.repair.records import FixReport, Progress
+from tracefix.repair.traced import FixOne
 
 
-def fix_in_stages(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
-                  progress: Progress = lambda _msg: None) -> FixReport:
+def fix_in_stages(root: Path, config: Config, test_ids=(), *, fix_project: FixOne,
+                  client: LLMClient | None = None, progress: Progress = lambda _msg: None) -> FixReport:
+    """`fix_project` runs one stage: the dispatcher passes itself (no import back to it)."""
     started = time.perf_counter()
     client = client or LLMClient(config)  # one client: its usage counts every stage
     reports: list[FixReport] = []

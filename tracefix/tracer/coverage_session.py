@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 from tracefix.tracer.project import source_files
+from tracefix.tracer.types import COVERAGE_TOOL_ID, LineCollector
 
-# sys.monitoring tool ids: 0-2 debugger/coverage/profiler, 4 the tracefix recorder.
-MONITORING_TOOL_ID = 3
 
 
 class CoverageSession:
@@ -53,7 +52,7 @@ class CoverageSession:
         return {"collector": self.collector.name}
 
 
-def collector_for(name: str | None, root: Path, files: list[str]):
+def collector_for(name: str | None, root: Path, files: list[str]) -> LineCollector:
     """The line collector named, or the cheapest one this Python has."""
     if name is None:
         name = "monitoring" if _monitoring_free() else "coverage"
@@ -67,7 +66,7 @@ def collector_for(name: str | None, root: Path, files: list[str]):
 
 
 def _monitoring_free() -> bool:
-    return hasattr(sys, "monitoring") and sys.monitoring.get_tool(MONITORING_TOOL_ID) is None
+    return hasattr(sys, "monitoring") and sys.monitoring.get_tool(COVERAGE_TOOL_ID) is None
 
 
 class _Paths:
@@ -173,13 +172,13 @@ class MonitoringLines:
 
     def start(self) -> None:
         mon = self.mon
-        if mon.get_tool(MONITORING_TOOL_ID) is not None:
-            raise RuntimeError(f"sys.monitoring tool id {MONITORING_TOOL_ID} is taken by "
-                               f"{mon.get_tool(MONITORING_TOOL_ID)}")
-        mon.use_tool_id(MONITORING_TOOL_ID, "tracefix-coverage")
-        mon.register_callback(MONITORING_TOOL_ID, mon.events.PY_START, self._on_start)
-        mon.register_callback(MONITORING_TOOL_ID, mon.events.LINE, self._on_line)
-        mon.set_events(MONITORING_TOOL_ID, mon.events.PY_START)
+        if mon.get_tool(COVERAGE_TOOL_ID) is not None:
+            raise RuntimeError(f"sys.monitoring tool id {COVERAGE_TOOL_ID} is taken by "
+                               f"{mon.get_tool(COVERAGE_TOOL_ID)}")
+        mon.use_tool_id(COVERAGE_TOOL_ID, "tracefix-coverage")
+        mon.register_callback(COVERAGE_TOOL_ID, mon.events.PY_START, self._on_start)
+        mon.register_callback(COVERAGE_TOOL_ID, mon.events.LINE, self._on_line)
+        mon.set_events(COVERAGE_TOOL_ID, mon.events.PY_START)
 
     def _on_start(self, code, offset):
         # Every code object reports PY_START once (then DISABLE); project code gets LINE
@@ -187,7 +186,7 @@ class MonitoringLines:
         if id(code) not in self._instrumented and self.paths.rel(code.co_filename) is not None:
             # Events first: a timeout raised between the two lines must not leave the code
             # marked as instrumented without its LINE events.
-            self.mon.set_local_events(MONITORING_TOOL_ID, code, self.mon.events.LINE)
+            self.mon.set_local_events(COVERAGE_TOOL_ID, code, self.mon.events.LINE)
             self._instrumented[id(code)] = code
         return self.mon.DISABLE
 
@@ -218,9 +217,9 @@ class MonitoringLines:
 
     def stop(self) -> None:
         mon = self.mon
-        mon.set_events(MONITORING_TOOL_ID, 0)
+        mon.set_events(COVERAGE_TOOL_ID, 0)
         for code in self._instrumented.values():
-            mon.set_local_events(MONITORING_TOOL_ID, code, 0)
-        mon.register_callback(MONITORING_TOOL_ID, mon.events.PY_START, None)
-        mon.register_callback(MONITORING_TOOL_ID, mon.events.LINE, None)
-        mon.free_tool_id(MONITORING_TOOL_ID)
+            mon.set_local_events(COVERAGE_TOOL_ID, code, 0)
+        mon.register_callback(COVERAGE_TOOL_ID, mon.events.PY_START, None)
+        mon.register_callback(COVERAGE_TOOL_ID, mon.events.LINE, None)
+        mon.free_tool_id(COVERAGE_TOOL_ID)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 
 from tracefix.tracer.recorder import Recorder
+from tracefix.tracer.types import RECORDER_TOOL_ID
 
-TOOL_ID = 4
 
 
 class MonitoringBackend:
@@ -35,30 +35,30 @@ class MonitoringBackend:
 
     def start(self) -> None:
         mon = self.mon
-        if mon.get_tool(TOOL_ID) is not None:
-            raise RuntimeError(f"sys.monitoring tool id {TOOL_ID} is taken by {mon.get_tool(TOOL_ID)}")
-        mon.use_tool_id(TOOL_ID, "tracefix")
+        if mon.get_tool(RECORDER_TOOL_ID) is not None:
+            raise RuntimeError(f"sys.monitoring tool id {RECORDER_TOOL_ID} is taken by {mon.get_tool(RECORDER_TOOL_ID)}")
+        mon.use_tool_id(RECORDER_TOOL_ID, "tracefix")
         ev = mon.events
-        mon.register_callback(TOOL_ID, ev.PY_START, self._on_start)
-        mon.register_callback(TOOL_ID, ev.LINE, self._on_line)
-        mon.register_callback(TOOL_ID, ev.PY_RETURN, self._on_return)
-        mon.register_callback(TOOL_ID, ev.PY_UNWIND, self._on_unwind)
+        mon.register_callback(RECORDER_TOOL_ID, ev.PY_START, self._on_start)
+        mon.register_callback(RECORDER_TOOL_ID, ev.LINE, self._on_line)
+        mon.register_callback(RECORDER_TOOL_ID, ev.PY_RETURN, self._on_return)
+        mon.register_callback(RECORDER_TOOL_ID, ev.PY_UNWIND, self._on_unwind)
         # PY_UNWIND can only be a global event; it fires only while an exception propagates.
-        mon.set_events(TOOL_ID, ev.PY_START | ev.PY_UNWIND)
+        mon.set_events(RECORDER_TOOL_ID, ev.PY_START | ev.PY_UNWIND)
         # DISABLE outlives set_events(0) and free_tool_id (3.12, 3.13): without this, lines a
         # previous recording turned off, and starts of code that was no target then, stay off.
         mon.restart_events()
 
     def stop(self) -> None:
         mon = self.mon
-        mon.set_events(TOOL_ID, 0)
+        mon.set_events(RECORDER_TOOL_ID, 0)
         # Local events also outlive free_tool_id: left on, recorded code keeps paying for them.
         for code in self._instrumented.values():
-            mon.set_local_events(TOOL_ID, code, 0)
+            mon.set_local_events(RECORDER_TOOL_ID, code, 0)
         self._instrumented.clear()
         for event in (mon.events.PY_START, mon.events.LINE, mon.events.PY_RETURN, mon.events.PY_UNWIND):
-            mon.register_callback(TOOL_ID, event, None)
-        mon.free_tool_id(TOOL_ID)
+            mon.register_callback(RECORDER_TOOL_ID, event, None)
+        mon.free_tool_id(RECORDER_TOOL_ID)
 
     def _on_start(self, code, offset):
         target = self.rec.target_of(code)
@@ -71,7 +71,7 @@ class MonitoringBackend:
         if id(code) not in self._instrumented:
             self._instrumented[id(code)] = code
             ev = self.mon.events
-            self.mon.set_local_events(TOOL_ID, code, ev.LINE | ev.PY_RETURN)
+            self.mon.set_local_events(RECORDER_TOOL_ID, code, ev.LINE | ev.PY_RETURN)
         elif call.full:
             self._restart()
         return None

@@ -18,9 +18,7 @@ Bounds, so memory stays flat whatever the test does:
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
 from collections import deque
 from pathlib import Path
 
@@ -250,48 +248,3 @@ class Recorder:
         keys.update(c.target.info.key for c in self.open_calls.values() if c.full)
         keys.update(t.info.key for t in self._by_location.values() if t.light_tail)
         return [self.functions[k] for k in sorted(keys)]
-
-
-def backend_name() -> str:
-    """The back end used on this interpreter: chosen here and nowhere else."""
-    forced = os.environ.get("TRACEFIX_BACKEND")
-    if forced in ("settrace", "monitoring"):
-        return forced
-    return "monitoring" if hasattr(sys, "monitoring") else "settrace"
-
-
-class Recording:
-    """A started recording: `stop()` ends it. GC is paused meanwhile (see below)."""
-
-    def __init__(self, recorder: Recorder, backend) -> None:
-        self.recorder = recorder
-        self.backend = backend
-        # Snapshots are many small dicts of strings; letting the cyclic GC scan them while
-        # recording doubles their cost. They hold no cycles, so pause it.
-        self._gc_was_enabled = gc.isenabled()
-        self._running = True
-        gc.disable()
-        backend.start()
-
-    def stop(self) -> None:
-        if not self._running:
-            return
-        self._running = False
-        self.backend.stop()
-        if self._gc_was_enabled:
-            gc.enable()
-
-    @property
-    def open_ended(self) -> bool:
-        return self.backend.counts_elided is False
-
-
-def start_recording(recorder: Recorder, backend: str | None = None) -> Recording:
-    name = backend or backend_name()
-    if name == "monitoring":
-        from tracefix.tracer.monitoring import MonitoringBackend
-
-        return Recording(recorder, MonitoringBackend(recorder))
-    from tracefix.tracer.settrace import SettraceBackend
-
-    return Recording(recorder, SettraceBackend(recorder))

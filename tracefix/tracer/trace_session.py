@@ -7,7 +7,8 @@ from pathlib import Path
 from tracefix.tracer.cfg import functions_in
 from tracefix.tracer.project import source_files
 from tracefix.tracer.records import TestTrace, to_json
-from tracefix.tracer.recorder import Recorder, start_recording
+from tracefix.tracer.backends import start_recording
+from tracefix.tracer.recorder import Recorder
 
 
 def project_functions(root: Path, files: list[str] | None = None, keys: set[str] | None = None):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
-from tracefix.tracer.recorder import backend_name
+from tracefix.tracer.backends import backend_name
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
 
 
