@@ -17,6 +17,9 @@ import typer
 from rich.console import Console
 
 from tracefix.errors import InternalSignal, UserError
+from tracefix.tracer.coverage_session import check_collector
+from tracefix.tracer.project import check_project
+from tracefix.tracer.tracing import SUSPECTS_TRACED
 
 
 app = typer.Typer(
@@ -89,7 +92,6 @@ def _default_job(path: Path) -> None:
     """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
     from tracefix.config import load_config
     from tracefix.tracer.localize import locate as locate_
-    from tracefix.tracer.project import check_project
     from tracefix.tracer.tracing import trace_tests
 
     root_dir = check_project(path)
@@ -112,7 +114,7 @@ def _default_job(path: Path) -> None:
         out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})")
     failing = [o.nodeid for o in loc.outcomes if o.bad]
     with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
-        run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions[:10] if s.function] or None,
+        run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions if s.function][:SUSPECTS_TRACED] or None,
                           test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                           pytest_args=config.pytest_args)
     for t in run.traces:
@@ -145,24 +147,26 @@ def trace(
     test_ids: Optional[List[str]] = TestIdsArg,
     fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
                             "(path:line:col: severity: message lines)."),
-    test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
-    run_timeout: float = typer.Option(300.0, help="Seconds the whole test run may take."),
+    test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
+                                                            "(default: test_timeout of the configuration, 10)."),
+    run_timeout: Optional[float] = typer.Option(None, help="Seconds the whole test run may take (default: "
+                                                           "run_timeout of the configuration, 300)."),
     max_visits: int = typer.Option(5, help="Visits recorded per block per call (later ones are elided)."),
     max_calls: int = typer.Option(20, help="Calls recorded in full per function per test."),
     backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
-    suspects: int = typer.Option(10, help="Rank the code first and record only the top N suspect functions "
+    suspects: int = typer.Option(SUSPECTS_TRACED, help="Rank the code first and record only the top N suspect functions "
                                           "(0: record every project function)."),
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
-    from tracefix.tracer.project import check_project
     from tracefix.tracer.tracing import trace_run_json, trace_tests
 
     _check_format(fmt, ("text", "json", "diagnostics"))
     root_dir = check_project(path)
+    config = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout})
     err = _stderr()
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
-        run = trace_tests(root_dir, test_ids or (), test_timeout=test_timeout, run_timeout=run_timeout,
-                          bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
+        run = trace_tests(root_dir, test_ids or (), test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                          pytest_args=config.pytest_args, bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
                           suspects=suspects or None)
     if fmt == "json":
         typer.echo(json.dumps(trace_run_json(run), indent=1))
@@ -200,22 +204,24 @@ def locate(
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
     fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
     formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
-    test_timeout: float = typer.Option(10.0, help="Seconds one test may run before it is stopped."),
-    run_timeout: float = typer.Option(600.0, help="Seconds the whole test run may take."),
+    test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
+                                                            "(default: test_timeout of the configuration, 10)."),
+    run_timeout: Optional[float] = typer.Option(None, help="Seconds the whole test run may take (default: "
+                                                           "run_timeout of the configuration, 300)."),
     collector: Optional[str] = typer.Option(None, help="coverage or monitoring (Python 3.12+; default: monitoring "
                                                        "where it is free, else coverage)."),
 ) -> None:
     """Rank functions, blocks and lines by how strongly the failing tests point at them."""
     from tracefix.tracer.localize import locate as locate_
-    from tracefix.tracer.project import check_project
 
     _check_format(fmt, ("text", "json", "diagnostics"))
-    _check_collector(collector)
+    check_collector(collector)
     root_dir = check_project(path)
+    config = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout})
     err = _stderr()
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
-        loc = locate_(root_dir, test_ids=test_ids or (), formula=formula, test_timeout=test_timeout,
-                      run_timeout=run_timeout, collector=collector)
+        loc = locate_(root_dir, test_ids=test_ids or (), formula=formula, test_timeout=config.test_timeout,
+                      run_timeout=config.run_timeout, pytest_args=config.pytest_args, collector=collector)
     shown = loc.top(top)
     if fmt == "json":
         typer.echo(json.dumps(shown.to_json(), indent=1))
@@ -231,12 +237,15 @@ def locate(
     raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
 
 
-def _check_collector(name: Optional[str]) -> None:
-    # Checked here, not in the test process, so the error names the option rather than a dead child.
-    if name not in (None, "coverage", "monitoring"):
-        raise UserError(f"unknown collector {name!r}: use coverage or monitoring")
-    if name == "monitoring" and not hasattr(sys, "monitoring"):
-        raise UserError(f"--collector monitoring needs Python 3.12+ (this is {sys.version.split()[0]})")
+def _configured(root_dir: Path, flags: dict):
+    """The project's configuration (pyproject, environment, these flags), its warnings shown:
+    `trace` and `locate` read the same settings as `fix`."""
+    from tracefix.config import load_config
+
+    config, _sources, warnings = load_config(root_dir, flags)
+    for warning in warnings:
+        _stderr().print(f"warning: {warning}", style="yellow", markup=False)
+    return config
 
 
 def _print_localization(loc) -> None:
@@ -286,7 +295,6 @@ def fix(
     """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
     from tracefix.config import load_config
     from tracefix.repair.fix import fix_project
-    from tracefix.tracer.project import check_project
 
     _check_format(fmt, ("text", "json", "diagnostics"))
     root_dir = check_project(path)
@@ -390,14 +398,6 @@ def _print_trace_diagnostics(run, root_dir: Path) -> None:
         err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
-def _folder(path: Path) -> Path:
-    if not path.exists():
-        raise UserError(f"{path}: no such file or directory")
-    if not path.is_dir():
-        raise UserError(f"{path}: not a directory (give the project's root folder)")
-    return path.resolve()
-
-
 @app.command("config")
 def config_command(
     path: Path = PathArg,
@@ -413,7 +413,7 @@ def config_command(
     from tracefix.cli.integrations import config_json, config_rows, parse_settings, value_text
 
     _check_format(fmt)
-    root_dir = _folder(path)
+    root_dir = check_project(path, needs_python=False)
     loaded = load_config(root_dir, parse_settings(settings or []))
     err = _stderr()
     for warning in loaded.warnings:
@@ -446,7 +446,7 @@ def vscode(
     """Write .vscode/tasks.json tasks (locate, fix, trace) whose findings land in the Problems panel."""
     from tracefix.cli.integrations import TASK_COMMANDS, tasks_json
 
-    root_dir = _folder(path)
+    root_dir = check_project(path, needs_python=False)
     target = root_dir / ".vscode" / "tasks.json"
     existing = None
     if target.exists() and not force:
@@ -486,7 +486,6 @@ def hook(
     from tracefix.config import load_config
     from tracefix.cli.diagnostics import diagnostic_lines, lines_text
     from tracefix.tracer.localize import locate as locate_
-    from tracefix.tracer.project import check_project
 
     root_dir = check_project(path)
     config, _sources, warnings = load_config(root_dir)

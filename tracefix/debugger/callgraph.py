@@ -163,7 +163,3 @@ def _callees_first(functions: list[str], callees: dict[str, list[str]]) -> list[
             connect(function)
     return order
 
-
-def failing_functions(traces: Iterable[TestTrace]) -> list[str]:
-    """The distinct functions on the failing paths of the failing traces, leaves first."""
-    return bottom_up(failing_path(call_tree(t)) for t in traces if t.outcome != "passed")

@@ -26,7 +26,7 @@ from tracefix.config import Config
 from tracefix.debugger.llm import LLMClient, count_tokens
 from tracefix.debugger.prompts import FailureContext, failure_context, function_source
 from tracefix.errors import UserError
-from tracefix.tracer.records import FunctionInfo, TestTrace
+from tracefix.tracer.records import FunctionInfo, TestTrace, call_result
 from tracefix.tracer.runner import RunResult
 from tracefix.tracer.tracing import trace_tests
 
@@ -235,12 +235,7 @@ def _callees(key: str, failing: list[TestTrace]) -> set[str]:
 
 def call_text(qualname: str, pair: Pair) -> str:
     args = ", ".join(f"{k}={v}" for k, v in pair.args.items())
-    if not pair.finished:
-        result = f"did not finish (stopped by {pair.stopped_by})"
-    elif pair.raised is not None:
-        result = f"raised {pair.raised}"
-    else:
-        result = f"returned {pair.returned}"
+    _kind, result = call_result(pair.finished, pair.raised, pair.returned, pair.stopped_by)
     return f"{qualname.rsplit('.', 1)[-1]}({args}) {result}"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from tracefix.tracer.cfg import block_text
-from tracefix.tracer.records import CallRecord, FunctionInfo, TestTrace
+from tracefix.tracer.records import CallRecord, FunctionInfo, TestTrace, call_result
 
 SYSTEM = (
     "You are a careful Python debugger. You are shown a function, a failing test, and the real "
@@ -92,12 +92,7 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
     out = []
     for call in calls:
         args = ", ".join(f"{k}={v}" for k, v in call.args.items())
-        if not call.finished:
-            result = f"did not return (stopped by {trace.stopped_by})"
-        elif call.raised:
-            result = f"raised {call.raised}"
-        else:
-            result = f"returned {call.returned}"
+        _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
         out.append(f"Call {info.name}({args}) {result}")
         if _repeated_by_a_child(call, trace.calls):
             out.append(f"  it calls {info.name}({args}) again, with the same arguments: "

@@ -8,7 +8,6 @@ A hierarchical plan also carries, per function, the helper checks its patches mu
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,21 +15,16 @@ from tracefix.config import Config
 from tracefix.debugger.hierarchy import Hierarchy, in_order, judge_bottom_up, wants_hierarchy
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair.helper_checks import HelperCheck, checks_from, stable_checks
-from tracefix.tracer.localize import Localization, localization_of
-from tracefix.tracer.project import check_project, source_files
+from tracefix.tracer.localize import Localization, locate_with_run
 from tracefix.tracer.records import FunctionInfo, TestTrace
-from tracefix.tracer.runner import RunResult, check_usable, run_tests
+from tracefix.tracer.runner import RunResult
 
 
 def located(root: Path, config: Config) -> tuple[Localization, RunResult]:
-    """`tracer.localize.locate`, keeping the coverage run: its per-test lines pick the passing
+    """The configured `locate_with_run`: the coverage run's per-test lines pick the passing
     tests whose calls hierarchical debugging shows."""
-    root = check_project(Path(root))
-    started = time.perf_counter()
-    run = run_tests(root, mode="coverage", options={"files": source_files(root)}, test_timeout=config.test_timeout,
-                    run_timeout=config.run_timeout, pytest_args=config.pytest_args)
-    check_usable(run)
-    return localization_of(run, root, "ochiai", time.perf_counter() - started), run
+    return locate_with_run(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                           pytest_args=config.pytest_args)
 
 
 class Plan:

@@ -33,12 +33,11 @@ from tracefix.repair.strategy import located, plan_repair
 from tracefix.repair.validate import Outcome, validate
 from tracefix.tracer.localize import Suspect
 from tracefix.tracer.records import FunctionInfo, TestTrace
-from tracefix.tracer.tracing import trace_tests
+from tracefix.tracer.tracing import SUSPECTS_TRACED, trace_tests
 
 ATTEMPTS_PER_TARGET = 2
 OTHER_FAILURES = 2  # failing tests shown besides the traced one
 VERDICT_TOKENS = (40, 50)  # answer limit for a verdict list: fixed part, per block (a small model can run on)
-TRACED_SUSPECTS = 8  # functions recorded in full: the top of the ranking
 
 
 class FixOne(Protocol):
@@ -65,7 +64,7 @@ def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | N
     editable = set(sources)
     suspects = tuple(s for s in loc.functions if s.path in editable and s.function)
     progress(f"tracing {len(failing)} failing tests")
-    run = trace_tests(root, failing, functions=[s.function for s in suspects[:TRACED_SUSPECTS]] or None,
+    run = trace_tests(root, failing, functions=[s.function for s in suspects[:SUSPECTS_TRACED]] or None,
                       files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                       pytest_args=config.pytest_args)
     traces = {t.nodeid: t for t in run.traces}

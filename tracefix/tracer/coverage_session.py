@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from tracefix.errors import UserError
 from tracefix.tracer.project import source_files
 from tracefix.tracer.types import COVERAGE_TOOL_ID, LineCollector
 
@@ -52,17 +53,20 @@ class CoverageSession:
         return {"collector": self.collector.name}
 
 
+def check_collector(name: str | None) -> str | None:
+    """`name` when this Python can run that collector (None: the default), else a UserError
+    naming the option; checked in tracefix's process, before any test runs."""
+    if name not in (None, "coverage", "monitoring"):
+        raise UserError(f"unknown collector {name!r}: use coverage or monitoring")
+    if name == "monitoring" and not hasattr(sys, "monitoring"):
+        raise UserError(f"--collector monitoring needs Python 3.12+ (this is {sys.version.split()[0]})")
+    return name
+
+
 def collector_for(name: str | None, root: Path, files: list[str]) -> LineCollector:
-    """The line collector named, or the cheapest one this Python has."""
-    if name is None:
-        name = "monitoring" if _monitoring_free() else "coverage"
-    if name == "monitoring":
-        if not hasattr(sys, "monitoring"):
-            raise RuntimeError("the monitoring collector needs Python 3.12+ (sys.monitoring)")
-        return MonitoringLines(root, files)
-    if name == "coverage":
-        return CoverageLines(root, files)
-    raise ValueError(f"unknown coverage collector {name!r} (coverage or monitoring)")
+    """The line collector named, or the cheapest one this Python has: chosen here only."""
+    name = check_collector(name) or ("monitoring" if _monitoring_free() else "coverage")
+    return MonitoringLines(root, files) if name == "monitoring" else CoverageLines(root, files)
 
 
 def _monitoring_free() -> bool:

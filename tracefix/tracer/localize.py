@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tracefix.tracer.cfg import functions_in, line_to_block
+from tracefix.tracer.coverage_session import check_collector
 from tracefix.errors import UserError
 from tracefix.tracer.project import check_project, source_files
 from tracefix.tracer.records import FunctionInfo, to_json
@@ -307,17 +308,26 @@ def rank_functions(blocks: tuple[Suspect, ...], code: _Code, frames: dict | None
 def locate(root, *, test_ids=(), formula: str = "ochiai", test_timeout: float = 10, run_timeout: float = 600,
            pytest_args=(), collector: str | None = None, python: str | None = None) -> Localization:
     """Run the tests once with per-test coverage and rank the code the failing ones run."""
+    return locate_with_run(root, test_ids=test_ids, formula=formula, test_timeout=test_timeout,
+                           run_timeout=run_timeout, pytest_args=pytest_args, collector=collector, python=python)[0]
+
+
+def locate_with_run(root, *, test_ids=(), formula: str = "ochiai", test_timeout: float = 10,
+                    run_timeout: float = 600, pytest_args=(), collector: str | None = None,
+                    python: str | None = None) -> tuple[Localization, RunResult]:
+    """`locate`, and the coverage run it ranked: repair reuses its per-test lines (which passing
+    tests reach a function) instead of running the suite again."""
     root = check_project(Path(root))
     formula_named(formula)
     options = {"files": source_files(root)}
-    if collector:
+    if check_collector(collector):
         options["collector"] = collector
     started = time.perf_counter()
     run = run_tests(root, mode="coverage", test_ids=test_ids, options=options, test_timeout=test_timeout,
                     run_timeout=run_timeout, pytest_args=pytest_args, python=python)
     seconds = time.perf_counter() - started
     check_usable(run, test_ids, root)
-    return localization_of(run, root, formula, seconds)
+    return localization_of(run, root, formula, seconds), run
 
 
 def localization_of(run: RunResult, root: Path, formula: str = "ochiai", seconds: float = 0.0) -> Localization:

@@ -8,7 +8,6 @@ still leaves everything before the test that hung or crashed.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
@@ -206,9 +205,3 @@ def _last_error_line(text: str) -> str:
             return line[1:].strip()
     return text.strip().splitlines()[-1] if text.strip() else "collection error"
 
-
-def project_relative(path: str, root: Path) -> str | None:
-    try:
-        return Path(os.path.abspath(path)).relative_to(root).as_posix()
-    except ValueError:
-        return None

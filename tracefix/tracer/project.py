@@ -14,14 +14,15 @@ SKIP_DIRS = {
 MAX_FILES = 5000
 
 
-def check_project(root: Path) -> Path:
-    """The resolved project root, or a UserError saying why it is not one."""
+def check_project(root: Path, *, needs_python: bool = True) -> Path:
+    """The resolved project root, or a UserError saying why it is not one. `config` and
+    `vscode` accept a folder that holds no Python file yet (`needs_python=False`)."""
     root = Path(root)
     if not root.exists():
         raise UserError(f"{root}: no such file or directory")
     if not root.is_dir():
         raise UserError(f"{root}: not a directory (give the project's root folder)")
-    if not any(python_files(root.resolve())):
+    if needs_python and not any(python_files(root.resolve())):
         raise UserError(f"{root}: no Python files here; is this a Python project?")
     return root.resolve()
 

@@ -119,6 +119,17 @@ class TestTrace:
         return "the end of the recording"
 
 
+def call_result(finished: bool, raised: str | None, returned: str | None, stopped_by: str) -> tuple[str, str]:
+    """How a call ended, as (kind, words): ("stopped", "did not return (stopped by ...)"),
+    ("raised", "raised E(...)") or ("returned", "returned V"). The trace view, the prompts
+    and the hierarchical judge all word it from here."""
+    if not finished:
+        return "stopped", f"did not return (stopped by {stopped_by})"
+    if raised is not None and raised != "":
+        return "raised", f"raised {raised}"
+    return "returned", f"returned {returned}"
+
+
 def to_json(obj: Any) -> Any:
     """Plain JSON-ready data from nested records."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
 from tracefix.tracer.backends import backend_name
+from tracefix.tracer.localize import locate
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
 
 
@@ -25,6 +26,9 @@ class TraceRun:
         return [o for o in self.outcomes if o.bad]
 
 
+SUSPECTS_TRACED = 10  # functions recorded in full by default: the top of the ranking
+
+
 def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, files: list[str] | None = None,
                 test_timeout: float = 10.0, run_timeout: float = 300.0, pytest_args=(), bounds: dict | None = None,
                 backend: str | None = None, baseline: RunResult | None = None,
@@ -39,8 +43,6 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     elif suspects:
         # The ranking comes first: only the top suspects are recorded in full, which is what
         # keeps recording cheap on a large suite.
-        from tracefix.tracer.localize import locate
-
         loc = locate(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
         outcomes = loc.outcomes
         targets = [o.nodeid for o in outcomes if o.bad]

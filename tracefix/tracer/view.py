@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tracefix.tracer.cfg import block_text
-from tracefix.tracer.records import Block, CallRecord, FunctionInfo, TestTrace
+from tracefix.tracer.records import Block, CallRecord, FunctionInfo, TestTrace, call_result
 
 MAX_CALLS_SHOWN = 6  # per function per test: the first ones, and every one that raised
 MAX_INDENT = 8  # levels of call depth shown as indentation
@@ -76,11 +76,10 @@ def _indent(depth: int) -> str:
 
 def _signature_and_result(call: CallRecord, stopped_by: str) -> tuple[str, Text]:
     args = ", ".join(f"{k}={v}" for k, v in call.args.items())
-    if not call.finished:
-        return args, Text(f" did not return: stopped here by {stopped_by}", "bold red")
-    if call.raised:
-        return args, Text(f" raised {call.raised}", "red")
-    return args, Text(f" -> {call.returned}", "cyan")
+    kind, words = call_result(call.finished, call.raised, call.returned, stopped_by)
+    if kind == "returned":  # the arrow reads faster than the word in a title
+        return args, Text(f" -> {call.returned}", "cyan")
+    return args, Text(f" {words}", "bold red" if kind == "stopped" else "red")
 
 
 def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict,
