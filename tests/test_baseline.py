@@ -108,3 +108,12 @@ def test_cli_takes_the_baseline_strategy(fixture_copy):
     assert "+    return total / len(values)" in result.stdout
     bad = run_cli("fix", str(root), "--model", "openai/mock-model", "--strategy", "guess")
     assert bad.returncode == 2 and "'baseline'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_spent_token_budget_ends_the_run_as_no_fix_and_names_the_budget(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    wrong = GOOD.replace("len(values)", "(len(values) + 2)")
+    report = fix_project(root, config(tmp_path, wrong, GOOD, max_iters=3, budget_tokens=1))
+    assert report.status == "no_fix" and report.stopped_by == "tokens"
+    assert len([c for c in report.candidates if c.outcome is not None]) == 1  # the second request never went out
+    assert any("token budget of 1 spent" in w for w in report.warnings)

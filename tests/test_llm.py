@@ -271,3 +271,19 @@ def test_first_use_imports_litellm_quietly_and_offline(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert done.stderr.strip() == "RESULT hi 0"
+
+
+def test_spent_token_budget_stops_the_next_request_and_says_which_budget(tmp_path):
+    llm = client(local_config(tmp_path, cache_dir=None, budget_tokens=1), ["first", "second"])
+    llm.complete(MESSAGES, purpose="p")  # under budget when it starts
+    with pytest.raises(BudgetExhausted, match="token budget of 1 spent") as info:
+        llm.complete(MESSAGES, purpose="p")
+    assert info.value.budget == "tokens"
+    assert not isinstance(info.value, UserError)  # the run ends with "no fix", not as the user's error
+
+
+def test_spent_time_budget_stops_requests(tmp_path):
+    llm = client(local_config(tmp_path, cache_dir=None, budget_seconds=0.0), ["never sent"])
+    with pytest.raises(BudgetExhausted, match="time budget") as info:
+        llm.complete(MESSAGES, purpose="p")
+    assert info.value.budget == "seconds"

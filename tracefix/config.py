@@ -53,7 +53,9 @@ class Config:
     max_iters: int = 5
     candidates: int = 1  # patch candidates asked for per iteration
     token_budget: int = 6000  # prompt tokens per request
-    cost_budget: float | None = None  # USD for the whole run; None: unbounded
+    cost_budget: float | None = None  # USD for the whole run (--budget-usd); None: unbounded
+    budget_tokens: int | None = None  # model tokens (prompt + completion) for the whole run; None: unbounded
+    budget_seconds: float | None = None  # wall seconds for the whole repair run; None: unbounded
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
     strategy: str = "auto"  # "auto" | "flat" | "hierarchical" | "baseline" (no trace), or stages: "baseline,auto"
@@ -159,6 +161,8 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "candidates": ("int", False),
     "token_budget": ("int", False),
     "cost_budget": ("float", True),
+    "budget_tokens": ("int", True),
+    "budget_seconds": ("float", True),
     "include": ("list", False),
     "exclude": ("list", False),
     "strategy": ("str", False),
@@ -293,5 +297,6 @@ def _check_ranges(config: Config, sources: dict[str, str]) -> None:
         fail("retries", "0 or more")
     if config.temperature < 0:
         fail("temperature", "0 or more")
-    if config.cost_budget is not None and config.cost_budget < 0:
-        fail("cost_budget", "0 or more")
+    for name in ("cost_budget", "budget_tokens", "budget_seconds"):
+        if getattr(config, name) is not None and getattr(config, name) < 0:
+            fail(name, "0 or more")

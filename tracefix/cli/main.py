@@ -289,6 +289,9 @@ def fix(
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --apply: write even over uncommitted changes."),
     cache: Optional[str] = typer.Option(None, help="Response cache folder, or 'off' (default .tracefix/cache)."),
     token_budget: Optional[int] = typer.Option(None, help="Prompt tokens per request."),
+    budget_tokens: Optional[int] = typer.Option(None, help="Model tokens (prompt + completion) for the whole run."),
+    budget_usd: Optional[float] = typer.Option(None, help="USD for the whole run (cost_budget)."),
+    budget_seconds: Optional[float] = typer.Option(None, help="Wall seconds for the whole run's model stages."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
     fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
 ) -> None:
@@ -301,7 +304,8 @@ def fix(
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
              "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
              "decompose": decompose or None, "keep_structure": keep_structure or None,
-             "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout}
+             "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout,
+             "budget_tokens": budget_tokens, "cost_budget": budget_usd, "budget_seconds": budget_seconds}
     config, _sources, warnings = load_config(root_dir, flags)
     err = _stderr()
     for warning in warnings:
@@ -348,7 +352,8 @@ def _print_fix_report(report, err: Console) -> None:
         where = f"; written to {', '.join(report.applied)}" if report.applied else " (not applied; use --apply)"
         err.print(f"validated fix for {len(report.failing)} failing tests{where}", style="green")
     else:
-        err.print(f"no validated fix after {len(report.candidates)} candidates", style="red")
+        stopped = f"; stopped by the {report.stopped_by} budget" if report.stopped_by else ""
+        err.print(f"no validated fix after {len(report.candidates)} candidates{stopped}", style="red")
     for warning in report.warnings:
         err.print(f"warning: {warning}", style="yellow")
     if report.usage is not None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tracefix.debugger.cache import ResponseCache, request_key
 from tracefix.config import Config
-from tracefix.errors import UserError
+from tracefix.errors import InternalSignal, UserError
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -32,8 +32,13 @@ class ModelUnavailable(UserError):
     """The model could not be reached, after retries."""
 
 
-class BudgetExhausted(UserError):
-    """The configured cost budget is spent; no further model requests are made."""
+class BudgetExhausted(InternalSignal):
+    """A budget of the run is spent; no further model request is made. `budget` names it:
+    "tokens", "usd" or "seconds". The run ends with what it has (no fix), not with an error."""
+
+    def __init__(self, budget: str, message: str) -> None:
+        super().__init__(message)
+        self.budget = budget
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class LLMClient:
         self._sleep = sleep
         self._backoff_s = backoff_s
         self._usage = Usage()
+        self._started = time.perf_counter()  # budget_seconds counts from here: the run starts with its client
 
     @property
     def usage(self) -> Usage:
@@ -313,10 +319,19 @@ class LLMClient:
     # --- bookkeeping ----------------------------------------------------------------------------
 
     def _check_budget(self) -> None:
+        """Before every request: no model call starts once a budget of the run is spent."""
+        spent = self._usage.prompt_tokens + self._usage.completion_tokens
+        tokens = self.config.budget_tokens
+        if tokens is not None and spent >= tokens:
+            raise BudgetExhausted("tokens", f"token budget of {tokens} spent ({spent} tokens over "
+                                            f"{self._usage.calls} calls): raise budget_tokens to continue")
+        seconds = self.config.budget_seconds
+        if seconds is not None and time.perf_counter() - self._started >= seconds:
+            raise BudgetExhausted("seconds", f"time budget of {seconds:g}s spent: raise budget_seconds to continue")
         budget = self.config.cost_budget
         if budget is not None and self._usage.cost >= budget:
             raise BudgetExhausted(
-                f"cost budget of ${budget:.4f} spent (${self._usage.cost:.4f} over {self._usage.calls} calls): "
+                "usd", f"cost budget of ${budget:.4f} spent (${self._usage.cost:.4f} over {self._usage.calls} calls): "
                 "raise cost_budget to continue"
             )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate
 from tracefix.config import Config
-from tracefix.debugger.llm import LLMClient, count_tokens
+from tracefix.debugger.llm import BudgetExhausted, LLMClient, count_tokens
 from tracefix.debugger.prompts import failure_context, self_repair_messages
 from tracefix.repair.apply import apply_patch
 from tracefix.repair.diff import unified_diff
@@ -55,37 +55,42 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
 
     candidates: list[Candidate] = []
     previous: list[tuple[str, str]] = []
-    for iteration in range(1, config.max_iters + 1):
-        progress(f"iteration {iteration}: asking for a corrected {path}")
-        for variant in range(config.candidates):
-            messages = self_repair_messages(path, original, failures, count, config.token_budget, previous)
-            first = iteration == 1 and variant == 0
-            text, code = complete_with_code(client, messages, f"the complete corrected file {path}",
-                                            variant=variant + 10 * (iteration - 1),
-                                            temperature=config.temperature if first
-                                            else max(config.temperature, RETRY_TEMPERATURE))
-            try:
-                if isinstance(code, MalformedAnswer):
-                    raise code
-                code = with_edges_of(original, code)
-                check_file_rewrite(original, code)
-            except (MalformedAnswer, RejectedCandidate) as exc:
-                shown = code if isinstance(code, str) else text.strip()[:2000]
-                candidates.append(Candidate(iteration, path, shown, None, rejected=str(exc)))
-                previous.append((shown, f"not usable: {exc}"))
-                continue
-            progress(f"iteration {iteration}: validating the candidate")
-            edited = {path: code}
-            result = validate(root, edited, run.outcomes, failing, settings)
-            candidates.append(Candidate(iteration, path, code, result))
-            if result.accepted:
-                applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty)) if config.apply else ()
-                return FixReport("fixed", str(root), tuple(failing), (), (), tuple(candidates),
-                                 unified_diff(root, edited), edited, applied, client.usage, since(started),
-                                 outcomes=run.outcomes)
-            previous.append((code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
+    stopped_by, stop_note = "", ""
+    try:
+        for iteration in range(1, config.max_iters + 1):
+            progress(f"iteration {iteration}: asking for a corrected {path}")
+            for variant in range(config.candidates):
+                messages = self_repair_messages(path, original, failures, count, config.token_budget, previous)
+                first = iteration == 1 and variant == 0
+                text, code = complete_with_code(client, messages, f"the complete corrected file {path}",
+                                                variant=variant + 10 * (iteration - 1),
+                                                temperature=config.temperature if first
+                                                else max(config.temperature, RETRY_TEMPERATURE))
+                try:
+                    if isinstance(code, MalformedAnswer):
+                        raise code
+                    code = with_edges_of(original, code)
+                    check_file_rewrite(original, code)
+                except (MalformedAnswer, RejectedCandidate) as exc:
+                    shown = code if isinstance(code, str) else text.strip()[:2000]
+                    candidates.append(Candidate(iteration, path, shown, None, rejected=str(exc)))
+                    previous.append((shown, f"not usable: {exc}"))
+                    continue
+                progress(f"iteration {iteration}: validating the candidate")
+                edited = {path: code}
+                result = validate(root, edited, run.outcomes, failing, settings)
+                candidates.append(Candidate(iteration, path, code, result))
+                if result.accepted:
+                    applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty)) if config.apply else ()
+                    return FixReport("fixed", str(root), tuple(failing), (), (), tuple(candidates),
+                                     unified_diff(root, edited), edited, applied, client.usage, since(started),
+                                     outcomes=run.outcomes)
+                previous.append((code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
+    except BudgetExhausted as exc:  # a spent budget ends the run with what it has
+        stopped_by, stop_note = exc.budget, str(exc)
     return FixReport("no_fix", str(root), tuple(failing), (), (), tuple(candidates), "", usage=client.usage,
-                     seconds=since(started), outcomes=run.outcomes)
+                     seconds=since(started), outcomes=run.outcomes,
+                     warnings=(stop_note,) if stop_note else (), stopped_by=stopped_by)
 
 
 def file_to_fix(failing: list[TestOutcome], sources: list[str]) -> str:

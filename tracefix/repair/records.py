@@ -50,6 +50,7 @@ class FixReport:
     warnings: tuple[str, ...] = ()
     outcomes: tuple = ()  # every test's outcome before the fix (tracer.runner.TestOutcome)
     hierarchy: Hierarchy | None = None  # bottom-up call verdicts (hierarchical strategy)
+    stopped_by: str = ""  # the budget that ended a run without a fix: "tokens" | "usd" | "seconds"
 
 
 Progress = Callable[[str], None]

@@ -42,6 +42,8 @@ def fix_in_stages(root: Path, config: Config, test_ids=(), *, fix_project: FixOn
         done += config.max_iters  # a stage that found no fix used all of its iterations
         if report.status != "no_fix":  # fixed, or nothing failing: no later stage has work
             break
+        if report.stopped_by:  # one client serves every stage: its spent budget is spent for all
+            break
     if not reports:
         raise NoFileToFix("; ".join(skipped))
     return merged(reports, client, time.perf_counter() - started, skipped)

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from tracefix.config import Config
 from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate, check_rewrite, function_from, parse_verdicts
-from tracefix.debugger.llm import LLMClient, count_tokens
+from tracefix.debugger.llm import BudgetExhausted, LLMClient, count_tokens
 from tracefix.debugger.prompts import (FailureContext, calls_worth_showing, failure_context, fix_messages,
                                        function_source, verdict_messages)
 from tracefix.repair.apply import apply_patch
@@ -81,55 +81,60 @@ def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | N
     candidates: list[Candidate] = []
     previous: dict[str, list[tuple[str, str]]] = {}
     target_index, attempts = 0, 0
-    for iteration in range(1, config.max_iters + 1):
-        # Past the end of the ranking, start again from the top: iterations are the budget.
-        info, nodeid = targets[target_index % len(targets)]
-        trace = traces[nodeid]
-        outcome = next(o for o in run.outcomes if o.nodeid == nodeid)
-        failure = replace(failure_context(root, nodeid, outcome.message, outcome.longrepr),
-                          others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
-        progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
-        judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
-        judgments.append(judgment)
-        # Verdicts inform the fix prompt but never skip a target: a small model often calls
-        # every block correct, and the ranking is the stronger signal.
-        wrong = [v for v in judgment.verdicts if not v.correct]
-        notes = [f"block {v.block}: {v.explanation}" for v in wrong] + plan.notes_for(info.key)
-        progress(f"iteration {iteration}: asking for a fix of {info.qualname}")
-        for variant in range(config.candidates):
-            candidate = _candidate(client, root, info, trace, failure, count, config, notes,
-                                   previous.get(info.key, []), iteration, variant)
-            if candidate.outcome is None:
+    stopped_by, stop_note = "", ""
+    try:
+        for iteration in range(1, config.max_iters + 1):
+            # Past the end of the ranking, start again from the top: iterations are the budget.
+            info, nodeid = targets[target_index % len(targets)]
+            trace = traces[nodeid]
+            outcome = next(o for o in run.outcomes if o.nodeid == nodeid)
+            failure = replace(failure_context(root, nodeid, outcome.message, outcome.longrepr),
+                              others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
+            progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
+            judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
+            judgments.append(judgment)
+            # Verdicts inform the fix prompt but never skip a target: a small model often calls
+            # every block correct, and the ranking is the stronger signal.
+            wrong = [v for v in judgment.verdicts if not v.correct]
+            notes = [f"block {v.block}: {v.explanation}" for v in wrong] + plan.notes_for(info.key)
+            progress(f"iteration {iteration}: asking for a fix of {info.qualname}")
+            for variant in range(config.candidates):
+                candidate = _candidate(client, root, info, trace, failure, count, config, notes,
+                                       previous.get(info.key, []), iteration, variant)
+                if candidate.outcome is None:
+                    candidates.append(candidate)
+                    previous.setdefault(info.key, []).append((candidate.code, candidate.rejected))
+                    continue
+                progress(f"iteration {iteration}: validating the candidate for {info.qualname}")
+                edited = apply_edits_in_memory(root, info, candidate.code)
+                result = validate(root, edited, loc.outcomes, failing, settings, plan.checks_for(info.key))
+                candidate = Candidate(iteration, info.key, candidate.code, result)
                 candidates.append(candidate)
-                previous.setdefault(info.key, []).append((candidate.code, candidate.rejected))
-                continue
-            progress(f"iteration {iteration}: validating the candidate for {info.qualname}")
-            edited = apply_edits_in_memory(root, info, candidate.code)
-            result = validate(root, edited, loc.outcomes, failing, settings, plan.checks_for(info.key))
-            candidate = Candidate(iteration, info.key, candidate.code, result)
-            candidates.append(candidate)
-            if result.accepted:
-                diff = unified_diff(root, edited)
-                applied: tuple[str, ...] = ()
-                if config.apply:
-                    applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
-                return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
-                                 diff, edited, applied, client.usage, since(started), loc.warnings,
-                                 loc.outcomes, plan.hierarchy)
-            # Show the model how its attempt ran, unless no iteration is left to use it.
-            how = None
-            if result.still_failing and iteration < config.max_iters:
-                progress(f"iteration {iteration}: tracing the rejected candidate")
-                how = retrace_candidate(root, edited, result.still_failing[0], info.key, settings)
-            previous.setdefault(info.key, []).append(
-                (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else ""),
-                 how))
-        attempts += 1
-        if attempts >= ATTEMPTS_PER_TARGET:
-            target_index, attempts = target_index + 1, 0
+                if result.accepted:
+                    diff = unified_diff(root, edited)
+                    applied: tuple[str, ...] = ()
+                    if config.apply:
+                        applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty))
+                    return FixReport("fixed", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates),
+                                     diff, edited, applied, client.usage, since(started), loc.warnings,
+                                     loc.outcomes, plan.hierarchy)
+                # Show the model how its attempt ran, unless no iteration is left to use it.
+                how = None
+                if result.still_failing and iteration < config.max_iters:
+                    progress(f"iteration {iteration}: tracing the rejected candidate")
+                    how = retrace_candidate(root, edited, result.still_failing[0], info.key, settings)
+                previous.setdefault(info.key, []).append(
+                    (candidate.code, result.reason + ("; " + "; ".join(result.messages) if result.messages else ""),
+                     how))
+            attempts += 1
+            if attempts >= ATTEMPTS_PER_TARGET:
+                target_index, attempts = target_index + 1, 0
+    except BudgetExhausted as exc:  # a spent budget ends the run with what it has
+        stopped_by, stop_note = exc.budget, str(exc)
     return FixReport("no_fix", str(root), tuple(failing), suspects, tuple(judgments), tuple(candidates), "",
-                     usage=client.usage, seconds=since(started), warnings=loc.warnings, outcomes=loc.outcomes,
-                     hierarchy=plan.hierarchy)
+                     usage=client.usage, seconds=since(started),
+                     warnings=(*loc.warnings, *([stop_note] if stop_note else [])), outcomes=loc.outcomes,
+                     hierarchy=plan.hierarchy, stopped_by=stopped_by)
 
 
 def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: dict[str, TestTrace],
