@@ -287,3 +287,31 @@ def test_spent_time_budget_stops_requests(tmp_path):
     with pytest.raises(BudgetExhausted, match="time budget") as info:
         llm.complete(MESSAGES, purpose="p")
     assert info.value.budget == "seconds"
+
+
+def test_an_unknown_model_name_is_reported_before_any_test_runs(fixture_copy):
+    from conftest import run_cli
+
+    root = fixture_copy("average")
+    marker = root.parent / "tests-ran"
+    (root / "tests" / "test_zz_marker.py").write_text(f"def test_marks():\n    open({str(marker)!r}, 'w').close()\n")
+    result = run_cli("fix", str(root), "--model", "no-such-model-xyz", "--cache", "off")
+    assert result.returncode == 2
+    assert "names no provider litellm knows" in result.stderr and "openai/<name>" in result.stderr
+    assert "refused the request" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_a_missing_key_is_reported_before_any_test_runs(fixture_copy):
+    from conftest import run_cli
+
+    root = fixture_copy("average")
+    marker = root.parent / "tests-ran"
+    (root / "tests" / "test_zz_marker.py").write_text(f"def test_marks():\n    open({str(marker)!r}, 'w').close()\n")
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        pytest.skip("this machine has an Anthropic key")
+    result = run_cli("fix", str(root), "--model", "anthropic/claude-3-5-haiku-20241022", "--cache", "off")
+    assert result.returncode == 2
+    assert "set ANTHROPIC_API_KEY" in result.stderr
+    assert not (root.parent / "tests-ran").exists()

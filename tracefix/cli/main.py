@@ -310,11 +310,12 @@ def fix(
     err = _stderr()
     for warning in warnings:
         err.print(f"warning: {warning}", style="yellow")
+    client = _ready_client(config)
     with err.status("starting...") if err.is_terminal else _nullcontext() as status:
         def progress(message: str) -> None:
             if status is not None and hasattr(status, "update"):
                 status.update(message)
-        report = fix_project(root_dir, config, test_ids or (), progress=progress)
+        report = fix_project(root_dir, config, test_ids or (), client=client, progress=progress)
     if fmt == "json":
         from tracefix.tracer.records import to_json
 
@@ -328,6 +329,16 @@ def fix(
     else:
         _print_fix_report(report, err)
     raise typer.Exit(EXIT_OK if report.status in ("fixed", "nothing_failing") else EXIT_FAILURES)
+
+
+def _ready_client(config):
+    """The model client, checked before any test runs: an unknown model name or a missing key
+    is reported in a second, not after the suite has run."""
+    from tracefix.debugger.llm import LLMClient
+
+    client = LLMClient(config)
+    client.check_ready()
+    return client
 
 
 def _print_fix_report(report, err: Console) -> None:

@@ -181,6 +181,20 @@ class LLMClient:
 
     # --- the request ----------------------------------------------------------------------------
 
+    def check_ready(self) -> None:
+        """A UserError now, before any test runs, for what would make the first request fail
+        anyway: no model, a model name litellm cannot route to a provider, a missing key."""
+        litellm = _litellm()
+        try:
+            litellm.get_llm_provider(self.model, api_base=self.config.api_base)
+        except Exception:  # litellm raises its BadRequestError "LLM Provider NOT provided"
+            raise UserError(
+                f"model {self.model!r} names no provider litellm knows: write it as provider/model "
+                "(openai/gpt-4o-mini, anthropic/claude-..., ollama/qwen2.5-coder), or openai/<name> with "
+                "--api-base for an OpenAI-compatible server"
+            ) from None
+        self._api_key(litellm)  # raises when the provider's key variable is unset
+
     def _request(self, chat: list[dict[str, Any]], temperature: float, max_tokens: int,
                  seed: int | None = None) -> Reply:
         litellm = _litellm()
