@@ -161,7 +161,8 @@ def test_nothing_to_fix_when_tests_pass(fixture_copy):
     root = fixture_copy("average")
     path = root / "stats" / "summary.py"
     path.write_text(path.read_text().replace("(len(values) + 1)", "len(values)"))
-    result = run_cli("fix", str(root), *MODEL)
+    # A usable model (here: mocked) is checked before the tests run; none is asked.
+    result = run_cli("fix", str(root), *MODEL, env=mocks())
     assert result.returncode == 0
     assert "nothing to fix" in result.stdout
 
