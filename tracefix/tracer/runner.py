@@ -149,7 +149,7 @@ def _run_to_the_end(spec: _Spec, test_ids: list[str], deadline: float, run_timeo
         if left <= 0:
             return _joined(None, outcomes, errors, None, per_test,
                            f"the test run took longer than {run_timeout:g}s and was stopped", "")
-        one, first_collected, current, code = _child_run(spec, ids, left, run_timeout)
+        one, first_collected, current, code, stderr = _child_run(spec, ids, left, run_timeout)
         outcomes.extend(one.outcomes)
         per_test.update(one.per_test)
         errors.extend(e for e in one.collection_errors if e not in errors)
@@ -159,8 +159,9 @@ def _run_to_the_end(spec: _Spec, test_ids: list[str], deadline: float, run_timeo
         if one.crashed is None or one.exit_code is not None or current is None or current in done \
                 or "longer than" in one.crashed:
             return _joined(one.exit_code, outcomes, errors, one.session, per_test, one.crashed, one.stderr_tail)
-        text, frames = _crash_report(one.stderr_tail, spec.root)
-        outcomes.append(TestOutcome(current, "crashed", f"the test process was {how_it_ended(code)}", text, frames))
+        text, frames = _crash_report(stderr, spec.root)
+        message = f"the test process was {how_it_ended(code)}"
+        outcomes.append(TestOutcome(current, "crashed", message, f"{message}\n{text}".strip(), frames))
         done.add(current)
         ids = [n for n in collected or () if n not in done]
         if not ids:
@@ -183,6 +184,8 @@ def _crash_report(stderr: str, root: Path) -> tuple[str, tuple[tuple[str, int, s
     kept, frames = [], []
     for line in lines[start:]:
         match = _FAULT_FRAME.match(line)
+        if match is not None and match[1].startswith("<"):
+            continue  # the child's `-c` boot line
         if match is None:
             kept.append(line)
             continue
@@ -228,7 +231,7 @@ def _untraced_rerun_of_timeouts(spec: _Spec, result: RunResult, deadline: float,
 
 def _child_run(spec: _Spec, test_ids: list[str], limit: float, run_timeout: float):
     """One child process: its result, the node ids it collected, the test it was running
-    when it stopped (None when it never started one) and its exit status."""
+    when it stopped (None when it never started one), its exit status and its stderr."""
     with tempfile.TemporaryDirectory(prefix="tracefix-run-") as tmp:
         out_dir = Path(tmp)
         config = {"root": str(spec.where), "out_dir": str(out_dir), "mode": spec.mode, "test_ids": list(test_ids),
@@ -254,7 +257,8 @@ def _child_run(spec: _Spec, test_ids: list[str], limit: float, run_timeout: floa
         collected = out_dir / "collected.json"
         return (_read_back(out_dir, code, crashed),
                 json.loads(collected.read_text()) if collected.exists() else None,
-                current.read_text() if current.exists() else None, code)
+                current.read_text() if current.exists() else None, code,
+                _tail(out_dir / "stderr", 64_000))
 
 
 def _as_reported(out_dir: Path, where: Path, root: Path) -> None:
