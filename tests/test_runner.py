@@ -102,7 +102,7 @@ def test_trace_formats_report_the_crash(tmp_path, fmt):
 
 def test_fix_does_not_call_a_crash_nothing_to_fix(tmp_path):
     result = run_cli("fix", str(project(tmp_path, SEGFAULT)), "--model", "openai/mock-model", "--cache", "off",
-                     "--strategy", "baseline", "--max-iters", "1", env=mocks("no code here"))
+                     "--strategy", "baseline", "--max-iters", "1", env=mocks(*["no code here"] * 6))
     assert "nothing to fix" not in result.stdout
     assert result.returncode == 1, result.stderr
 
@@ -143,9 +143,11 @@ def test_commands_work_from_the_tests_folder(tmp_path, args):
     result = run_cli(*args, cwd=root / "tests")
     assert result.returncode == 1, result.stderr
     assert "not found" not in result.stderr
-    assert "tests/test_ops.py::test_add" in result.stdout + result.stderr
     if args == ("locate",):
+        assert "1 failing, 1 passing tests" in result.stdout
         assert "calc/__init__.py:2" in result.stdout  # the suspect line, not an empty table
+    else:
+        assert "tests/test_ops.py::test_add" in result.stdout + result.stderr
 
 
 def test_trace_takes_a_test_id_without_a_path(tmp_path):
@@ -158,26 +160,20 @@ def test_trace_takes_a_test_id_without_a_path(tmp_path):
 # --- 7. timeouts that do not lie -----------------------------------------------------------
 
 SLOW = """
+    import sys
     import time
-    from calc import add
 
-    def spin(seconds):
-        end = time.perf_counter() + seconds
-        n = 0
-        while time.perf_counter() < end:
-            n = add(n, 1)
-        return n
+    def traced():
+        monitored = hasattr(sys, "monitoring") and any(sys.monitoring.get_tool(i) for i in range(6))
+        return sys.gettrace() is not None or monitored
 
     def test_slow_only_under_tracing():
-        # about 0.3 s untraced; the tracer's slowdown takes it past the 1.5 s below
-        n = 0
-        for _ in range(400_000):
-            n = add(n, 1)
-        assert n == 400_000
+        # Stands for code that tracing slows past the limit: 0.1 s untraced, 3 s traced.
+        time.sleep(3 if traced() else 0.1)
 
     def test_hangs():
         while True:
-            pass
+            time.sleep(0.01)
 """
 
 
@@ -185,7 +181,7 @@ def test_a_test_slow_only_under_tracing_is_not_failing(tmp_path):
     root = project(tmp_path, SLOW)
     plain = {o.nodeid.split("::")[1]: o for o in run_tests(root, test_timeout=1.5).outcomes}
     assert plain["test_slow_only_under_tracing"].outcome == "passed"
-    run = run_tests(root, mode="trace", test_timeout=1.5, options={"files": ["calc/__init__.py"]})
+    run = run_tests(root, mode="trace", test_timeout=1.5)
     outcomes = {o.nodeid.split("::")[1]: o for o in run.outcomes}
     assert outcomes["test_slow_only_under_tracing"].outcome == "slow", outcomes
     assert not outcomes["test_slow_only_under_tracing"].bad
