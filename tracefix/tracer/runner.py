@@ -156,8 +156,8 @@ def _run_to_the_end(spec: _Spec, test_ids: list[str], deadline: float, run_timeo
         if collected is None:
             collected = first_collected
         done = {o.nodeid for o in outcomes}
-        if one.crashed is None or one.exit_code is not None or current is None or current in done \
-                or "longer than" in one.crashed:
+        # Done: a finished session, the run timeout (code None), or a death outside any test.
+        if one.crashed is None or code is None or current is None or current in done:
             return _joined(one.exit_code, outcomes, errors, one.session, per_test, one.crashed, one.stderr_tail)
         text, frames = _crash_report(stderr, spec.root)
         message = f"the test process was {how_it_ended(code)}"
