@@ -178,7 +178,7 @@ def test_syntax_error_is_located(fixture_copy):
     assert "stats/summary.py:1:" in result.stderr and "syntax error" in result.stderr
 
 
-def test_interpreter_crash_is_reported(fixture_copy):
+def test_interpreter_crash_is_a_failing_test(fixture_copy):
     root = fixture_copy("average")
     (root / "tests" / "test_crash.py").write_text(textwrap.dedent("""
         import os
@@ -186,8 +186,9 @@ def test_interpreter_crash_is_reported(fixture_copy):
             os._exit(3)
     """))
     result = run_cli("trace", str(root), "tests/test_crash.py")
-    assert result.returncode == 2
-    assert "died while running tests/test_crash.py::test_crash" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "tests/test_crash.py::test_crash  crashed" in result.stdout
+    assert "exit code 3" in result.stdout
 
 
 def test_unknown_format_is_usage_error(fixture_copy):

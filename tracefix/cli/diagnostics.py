@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 
 from tracefix.tracer.localize import Suspect
 from tracefix.tracer.records import TestTrace
-from tracefix.tracer.runner import TestOutcome
+from tracefix.tracer.runner import BAD_OUTCOMES, TestOutcome
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -27,7 +27,7 @@ SEVERITIES = ("error", "warning", "info")
 LINE_PATTERN = r"^(.+?):(\d+):(\d+): (error|warning|info): (.*)$"
 
 MAX_MESSAGE = 400  # characters; pytest's assertion explanations can run to pages
-BAD = ("failed", "error", "timeout")
+BAD = BAD_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,12 @@ def failure_diagnostics(root: Path, outcomes: Iterable[TestOutcome]) -> list[Dia
     """An error per failing, erroring or timed-out test, at the test's line on its stack."""
     out = []
     for outcome in outcomes:
-        if outcome.outcome not in BAD:
+        if outcome.outcome not in BAD and outcome.outcome != "slow":
             continue
         path, line = failing_test_line(outcome)
         message = f"{outcome.nodeid} {outcome.outcome}: {outcome.message or 'no message'}"
-        out.append(_at(root, path, line, "error", message))
+        # slow under tracing: passes untraced, so a warning, not a failure
+        out.append(_at(root, path, line, "error" if outcome.outcome in BAD else "warning", message))
     return out
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from tracefix.errors import InternalSignal, UserError
 from tracefix.tracer.coverage_session import check_collector
-from tracefix.tracer.project import check_project
+from tracefix.tracer.project import invocation
 from tracefix.tracer.tracing import SUSPECTS_TRACED
 
 
@@ -85,16 +85,16 @@ def root(
         raise UserError("--quiet and --verbose contradict each other: give one")
     ctx.obj = {"verbosity": -1 if quiet else int(verbose)}
     if ctx.invoked_subcommand is None:
-        _default_job(Path("."))
+        _default_job(None)
 
 
-def _default_job(path: Path) -> None:
+def _default_job(path: Optional[Path]) -> None:
     """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
     from tracefix.config import load_config
     from tracefix.tracer.localize import locate as locate_
     from tracefix.tracer.tracing import trace_tests
 
-    root_dir = check_project(path)
+    root_dir, _ids = invocation(path)
     config, _sources, warnings = load_config(root_dir, {})
     err, out = _stderr(), _stdout()
     for warning in warnings:
@@ -137,13 +137,14 @@ def _default_job(path: Path) -> None:
     raise typer.Exit(EXIT_OK if report.status == "fixed" else EXIT_FAILURES)
 
 
-PathArg = typer.Argument(Path("."), help="The project's root folder.", show_default=True)
+PathArg = typer.Argument(None, help="The project's root folder (default: pytest's rootdir for the current "
+                                    "folder), or a test id such as tests/test_x.py::test_y.", show_default=False)
 TestIdsArg = typer.Argument(None, help="pytest node ids to trace (default: every failing test).")
 
 
 @app.command()
 def trace(
-    path: Path = PathArg,
+    path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
     fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
                             "(path:line:col: severity: message lines)."),
@@ -161,7 +162,7 @@ def trace(
     from tracefix.tracer.tracing import trace_run_json, trace_tests
 
     _check_format(fmt, ("text", "json", "diagnostics"))
-    root_dir = check_project(path)
+    root_dir, test_ids = invocation(path, test_ids)
     config = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout})
     err = _stderr()
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
@@ -198,7 +199,7 @@ def _print_trace_run(run, root_dir: Path) -> None:
 
 @app.command()
 def locate(
-    path: Path = PathArg,
+    path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = typer.Argument(
         None, help="pytest node ids or files to run (default: the whole suite; passing tests sharpen the ranking)."),
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
@@ -216,7 +217,7 @@ def locate(
 
     _check_format(fmt, ("text", "json", "diagnostics"))
     check_collector(collector)
-    root_dir = check_project(path)
+    root_dir, test_ids = invocation(path, test_ids)
     config = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout})
     err = _stderr()
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
@@ -270,7 +271,7 @@ def _print_localization(loc) -> None:
 
 @app.command()
 def fix(
-    path: Path = PathArg,
+    path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
     model: Optional[str] = typer.Option(None, help="litellm model name, e.g. gpt-4o-mini or openai/<name>."),
     api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
@@ -300,7 +301,7 @@ def fix(
     from tracefix.repair.fix import fix_project
 
     _check_format(fmt, ("text", "json", "diagnostics"))
-    root_dir = check_project(path)
+    root_dir, test_ids = invocation(path, test_ids)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
              "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
              "decompose": decompose or None, "keep_structure": keep_structure or None,
@@ -416,7 +417,7 @@ def _print_trace_diagnostics(run, root_dir: Path) -> None:
 
 @app.command("config")
 def config_command(
-    path: Path = PathArg,
+    path: Optional[Path] = PathArg,
     fmt: str = typer.Option("text", "--format", help="text or json (schema tracefix.config/1)."),
     settings: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                                  help="Override a setting as a flag would (repeatable)."),
@@ -429,7 +430,7 @@ def config_command(
     from tracefix.cli.integrations import config_json, config_rows, parse_settings, value_text
 
     _check_format(fmt)
-    root_dir = check_project(path, needs_python=False)
+    root_dir, _ids = invocation(path, needs_python=False)
     loaded = load_config(root_dir, parse_settings(settings or []))
     err = _stderr()
     for warning in loaded.warnings:
@@ -455,14 +456,14 @@ def config_command(
 
 @app.command()
 def vscode(
-    path: Path = PathArg,
+    path: Optional[Path] = PathArg,
     force: bool = typer.Option(False, "--force", help="Replace .vscode/tasks.json instead of merging into it."),
     command: str = typer.Option("tracefix", "--command", help="How the tasks start tracefix, e.g. .venv/bin/tracefix."),
 ) -> None:
     """Write .vscode/tasks.json tasks (locate, fix, trace) whose findings land in the Problems panel."""
     from tracefix.cli.integrations import TASK_COMMANDS, tasks_json
 
-    root_dir = check_project(path, needs_python=False)
+    root_dir, _ids = invocation(path, needs_python=False)
     target = root_dir / ".vscode" / "tasks.json"
     existing = None
     if target.exists() and not force:
@@ -494,7 +495,7 @@ def vscode(
 
 @app.command()
 def hook(
-    path: Path = PathArg,
+    path: Optional[Path] = PathArg,
     top: int = typer.Option(5, "--top", help="How many suspect lines to show."),
 ) -> None:
     """For pre-commit: run the tests; on failures show the suspects (and, with a model configured, a
@@ -503,7 +504,7 @@ def hook(
     from tracefix.cli.diagnostics import diagnostic_lines, lines_text
     from tracefix.tracer.localize import locate as locate_
 
-    root_dir = check_project(path)
+    root_dir, _ids = invocation(path)
     config, _sources, warnings = load_config(root_dir)
     err = _stderr()
     for warning in warnings:

@@ -214,7 +214,7 @@ def behaves_identically(root: Path, edited: dict[str, str], baseline: tuple[Test
     with scratch_copy(root) as scratch:
         write_edited(scratch, edited)
         run = run_tests(scratch, test_timeout=settings.test_timeout, run_timeout=settings.run_timeout,
-                        pytest_args=settings.pytest_args, python=settings.python)
+                        pytest_args=settings.pytest_args, python=settings.python, in_place=True)
     after = {o.nodeid: o for o in run.outcomes}
     passed = [o.nodeid for o in baseline if o.outcome == "passed"]
     broken = [n for n in passed if n not in after or after[n].bad]

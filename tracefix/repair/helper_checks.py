@@ -193,6 +193,6 @@ def stable_checks(root: Path, checks: tuple[HelperCheck, ...], *, test_timeout: 
     with scratch_copy(root) as scratch:
         rel = write_check_file(scratch, checks)
         run = run_tests(scratch, test_ids=[rel], test_timeout=test_timeout, run_timeout=run_timeout,
-                        pytest_args=pytest_args)
+                        pytest_args=pytest_args, in_place=True)
     passed = {_index_of(o.nodeid) for o in run.outcomes if o.outcome == "passed"}
     return tuple(c for i, c in enumerate(checks) if i in passed)

@@ -82,7 +82,7 @@ def validate(root: Path, edited: dict[str, str], baseline: tuple[TestOutcome, ..
 
 def _run(root: Path, settings: TestSettings, test_ids: list[str]) -> RunResult:
     return run_tests(root, test_ids=test_ids, test_timeout=settings.test_timeout, run_timeout=settings.run_timeout,
-                     pytest_args=settings.pytest_args, python=settings.python)
+                     pytest_args=settings.pytest_args, python=settings.python, in_place=True)
 
 
 def _matching(run: RunResult, targets: list[str]) -> list[TestOutcome]:

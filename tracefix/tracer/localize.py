@@ -21,9 +21,9 @@ from tracefix.tracer.coverage_session import check_collector
 from tracefix.errors import UserError
 from tracefix.tracer.project import check_project, source_files
 from tracefix.tracer.records import FunctionInfo, to_json
-from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
+from tracefix.tracer.runner import BAD_OUTCOMES, RunResult, TestOutcome, check_usable, run_tests
 
-FAILING = ("failed", "error", "timeout")
+FAILING = BAD_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -337,9 +337,11 @@ def localization_of(run: RunResult, root: Path, formula: str = "ochiai", seconds
     passing = len(counted_tests) - failing
     warnings = run_warnings(run, failing, passing)
     collector = (run.session or {}).get("collector", "") if isinstance(run.session, dict) else ""
+    # A crashed test left no coverage to rank with, but it fails: it is counted all the same.
+    crashed = sum(o.outcome == "crashed" and o.nodeid not in run.per_test for o in run.outcomes)
     if failing == 0:
-        return Localization(str(root), formula, run.outcomes, (), (), (), 0, passing, run.crashed is None,
-                            tuple(warnings), round(seconds, 3), collector)
+        return Localization(str(root), formula, run.outcomes, (), (), (), crashed, passing,
+                            run.crashed is None and not crashed, tuple(warnings), round(seconds, 3), collector)
     paths = sorted({p for nodeid in run.per_test for p in (run.per_test[nodeid] or {}).get("lines", {})})
     code = code_of(root, paths)
     starts = code.starts()
@@ -350,7 +352,7 @@ def localization_of(run: RunResult, root: Path, formula: str = "ochiai", seconds
                         "the project's source files?)")
     blocks = rank_blocks(lines, code, frames)
     functions = rank_functions(blocks, code, frames)
-    return Localization(str(root), formula, run.outcomes, lines, blocks, functions, failing, passing, False,
+    return Localization(str(root), formula, run.outcomes, lines, blocks, functions, failing + crashed, passing, False,
                         tuple(warnings), round(seconds, 3), collector)
 
 
@@ -363,7 +365,12 @@ def run_warnings(run: RunResult, failing: int, passing: int) -> list[str]:
     for outcome in run.outcomes:
         if outcome.outcome == "timeout":
             warnings.append(f"{outcome.nodeid} timed out ({outcome.message}); counted as failing")
-    missing = [o.nodeid for o in run.outcomes if counted(o) and o.nodeid not in run.per_test]
+        elif outcome.outcome == "crashed":
+            warnings.append(f"{outcome.nodeid} crashed ({outcome.message}); counted as failing, no coverage to rank with")
+        elif outcome.outcome == "slow":
+            warnings.append(f"{outcome.nodeid}: {outcome.message}; left out of the ranking (raise test_timeout)")
+    missing = [o.nodeid for o in run.outcomes if counted(o) and o.nodeid not in run.per_test
+               and o.outcome != "crashed"]
     if missing:
         warnings.append(f"{len(missing)} tests have no coverage data and are left out: {', '.join(missing[:3])}")
     if failing and not passing:

@@ -2,12 +2,17 @@
 
 A *session* (recorder, coverage contexts, or nothing) is told when each test begins and
 ends. Each finished test is written at once as one JSON line, so a run killed from outside
-still leaves everything before the test that hung or crashed.
+still leaves everything before the test that hung or crashed; the id of the test about to
+run is written first, so the runner knows which test a crash killed.
+
+Only the process that started the session reports: a test that forks a child which returns
+into pytest would otherwise run (and report) the rest of the suite a second time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -94,6 +99,11 @@ class OutcomePlugin:
         self._outcome: dict = {}
         # Debugging tracefix itself: its frames are the user's code then, and stay in reports.
         self._hides_tool_frames = _TRACEFIX_CHECKOUT != self.root
+        self.pid = os.getpid()
+
+    def pytest_collection_finish(self, session) -> None:
+        # The runner restarts a crashed child with the tests it had not run yet.
+        (self.current_path.parent / "collected.json").write_text(json.dumps([i.nodeid for i in session.items]))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -106,6 +116,10 @@ class OutcomePlugin:
         try:
             yield
         finally:
+            if os.getpid() != self.pid:
+                # A process the test forked came back into pytest: it must neither report nor
+                # run the rest of the session. os._exit skips pytest's and atexit's output.
+                os._exit(0)
             self._disarm_timeout(previous)
             self._outcome["duration"] = round(time.perf_counter() - started, 4)
             extra = self.session.end_test(item.nodeid, self._outcome)
@@ -142,6 +156,8 @@ class OutcomePlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
+        if os.getpid() != self.pid:
+            os._exit(0)  # a forked test process back in pytest: out before it runs the test's teardown
         if self._hides_tool_frames:  # for every test: a unittest failure reaches `call` only later
             _hide_tool_frames()
         outcome = yield

@@ -100,7 +100,7 @@ class TestTrace:
     """Everything recorded for one test."""
 
     nodeid: str
-    outcome: str  # "passed" | "failed" | "error" | "timeout" | "skipped"
+    outcome: str  # "passed" | "failed" | "error" | "timeout" | "crashed" (no calls) | "skipped"
     message: str  # one-line failure summary ("AssertionError: assert 3 == 4")
     longrepr: str  # pytest's failure text, bounded
     functions: tuple[FunctionInfo, ...]

@@ -78,8 +78,14 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
         data = run.per_test.get(outcome.nodeid)
         if data:
             traces.append(from_json(TestTrace, data))
+        elif outcome.outcome == "crashed":
+            # The process died with the recording: the trace holds the outcome and no calls.
+            traces.append(TestTrace(outcome.nodeid, outcome.outcome, outcome.message, outcome.longrepr, (), (),
+                                    duration=outcome.duration))
     timed_out = [o.nodeid for o in run.outcomes if o.outcome == "timeout"]
     warnings.extend(f"{n}: stopped after {test_timeout:g}s (infinite loop or recursion?)" for n in timed_out)
+    warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
+                    for o in run.outcomes if o.outcome == "slow")
     return TraceRun(str(root), options.get("backend") or backend_name(), sys.version.split()[0], outcomes,
                     tuple(traces), tuple(warnings))
 
