@@ -206,7 +206,7 @@ def test_apply_writes_through_a_symlink_inside_the_project(tmp_path):
 
 def test_edit_in_scratch_then_diff_and_apply_to_the_project(tmp_path):
     from tracefix.repair.patch import FunctionEdit, apply_edits
-    from tracefix.repair.scratch import scratch_copy
+    from tracefix.tracer.scratch import scratch_copy
 
     source = "# calc\n\ndef add(a, b):\n    return a - b  # bug\n\n\ndef sub(a, b):\n    return a - b\n"
     repo = _repo(tmp_path, {"pkg/calc.py": source})

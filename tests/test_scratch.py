@@ -10,7 +10,7 @@ import pytest
 
 from tracefix.errors import UserError
 from tracefix.repair.patch import FunctionEdit, PatchError, apply_edit
-from tracefix.repair.scratch import scratch_copy
+from tracefix.tracer.scratch import scratch_copy
 
 
 def _project(root: Path) -> Path:

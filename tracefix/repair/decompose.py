@@ -37,7 +37,7 @@ from tracefix.repair.records import Candidate, FixReport, Progress, since
 from tracefix.repair.setup import failing_tests, run_setup
 from tracefix.repair.traced import FixOne
 from tracefix.repair.patch import PatchError
-from tracefix.repair.scratch import scratch_copy
+from tracefix.tracer.scratch import scratch_copy
 from tracefix.repair.strategy import located
 from tracefix.repair.validate import Outcome, TestSettings, validate, write_edited
 from tracefix.tracer.records import FunctionInfo, TestTrace

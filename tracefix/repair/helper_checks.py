@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from tracefix.repair.scratch import scratch_copy
+from tracefix.tracer.scratch import scratch_copy
 from tracefix.tracer.records import FunctionInfo
 from tracefix.tracer.runner import RunResult, run_tests
 from tracefix.tracer.snapshot import summarize

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracefix.debugger.prompts import calls_worth_showing, trace_text
-from tracefix.repair.scratch import scratch_copy
+from tracefix.tracer.scratch import scratch_copy
 from tracefix.repair.validate import TestSettings, write_edited
 from tracefix.errors import UserError
 from tracefix.tracer.tracing import trace_tests

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tracefix.repair.helper_checks import HelperCheck, failed_checks, remove_check_file, write_check_file
 from tracefix.repair.patch import resolve_inside
-from tracefix.repair.scratch import scratch_copy
+from tracefix.tracer.scratch import scratch_copy
 from tracefix.tracer.runner import RunResult, TestOutcome, run_tests
 
 

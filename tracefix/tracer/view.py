@@ -79,7 +79,9 @@ def _signature_and_result(call: CallRecord, stopped_by: str) -> tuple[str, Text]
     kind, words = call_result(call.finished, call.raised, call.returned, stopped_by)
     if kind == "returned":  # the arrow reads faster than the word in a title
         return args, Text(f" -> {call.returned}", "cyan")
-    return args, Text(f" {words}", "bold red" if kind == "stopped" else "red")
+    if kind == "stopped":  # the view shows the very call the stop hit
+        return args, Text(f" did not return: stopped here by {stopped_by}", "bold red")
+    return args, Text(f" {words}", "red")
 
 
 def _call_panel(call: CallRecord, info: FunctionInfo, sources: _SourceCache, verdicts: dict,
