@@ -125,8 +125,8 @@ def test_a_call_that_never_returned_says_what_stopped_it():
     overflow = replace(synthetic(unfinished), message="RecursionError: maximum recursion depth exceeded")
     hang = synthetic(unfinished, outcome="timeout")
     assert call_text("f", pairs_of("m.py::f", [overflow], [])[0]) == (
-        "f(n=3) did not finish (stopped by a RecursionError: the stack overflowed)")
-    assert call_text("f", pairs_of("m.py::f", [hang], [])[0]) == "f(n=3) did not finish (stopped by the per-test timeout)"
+        "f(n=3) did not return (stopped by a RecursionError: the stack overflowed)")
+    assert call_text("f", pairs_of("m.py::f", [hang], [])[0]) == "f(n=3) did not return (stopped by the per-test timeout)"
 
 
 def test_auto_strategy_goes_hierarchical_only_with_more_than_one_function_on_the_path(shipping):
