@@ -127,6 +127,12 @@ def ranked_mutants(root: Path, localization: Localization, sources: list[str],
 def fix_by_mutation(root: Path, config: Config, test_ids=(), *, progress: Progress = lambda _msg: None,
                     deadline_s: float = DEADLINE_S, fast: bool = True) -> FixReport:
     """`--strategy mutation`: locate, then search mutants; never calls a model."""
+    return mutation_report(root, config, test_ids, progress=progress, deadline_s=deadline_s, fast=fast)[0]
+
+
+def mutation_report(root: Path, config: Config, test_ids=(), *, progress: Progress = lambda _msg: None,
+                    deadline_s: float = DEADLINE_S, fast: bool = True) -> tuple[FixReport, MutationResult | None]:
+    """`fix_by_mutation`'s report and the search's own figures (None when nothing fails)."""
     started = time.perf_counter()
     root = Path(root).resolve()
     sources, hashes, settings = run_setup(root, config)
@@ -135,7 +141,7 @@ def fix_by_mutation(root: Path, config: Config, test_ids=(), *, progress: Progre
     failing = failing_tests(loc.outcomes, test_ids)
     if not failing:
         return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
-                         seconds=since(started), warnings=loc.warnings, outcomes=loc.outcomes)
+                         seconds=since(started), warnings=loc.warnings, outcomes=loc.outcomes), None
     result = search_mutants(root, failing, loc.outcomes, loc, sources, settings, deadline_s=deadline_s,
                             progress=progress, fast=fast)
     summary = (f"mutation search: {result.screened} of {result.unique} distinct mutants screened "
@@ -143,13 +149,13 @@ def fix_by_mutation(root: Path, config: Config, test_ids=(), *, progress: Progre
     if result.edited is None:
         return FixReport("no_fix", str(root), tuple(failing), loc.functions, (), result.candidates, "",
                          usage=None, seconds=since(started), warnings=(*loc.warnings, summary),
-                         outcomes=loc.outcomes)
+                         outcomes=loc.outcomes), result
     applied: tuple[str, ...] = ()
     if config.apply:
         applied = tuple(apply_patch(root, result.edited, hashes, config.allow_dirty))
     return FixReport("fixed", str(root), tuple(failing), loc.functions, (), result.candidates,
                      unified_diff(root, result.edited), result.edited, applied, None, since(started),
-                     (*loc.warnings, f"{NOTE}: {result.winner}", summary), loc.outcomes)
+                     (*loc.warnings, f"{NOTE}: {result.winner}", summary), loc.outcomes), result
 
 
 def _screen_in_process(scratch: Path, mutant: Mutant, failing: list[str], settings: TestSettings) -> WorkerAnswer:
@@ -158,8 +164,10 @@ def _screen_in_process(scratch: Path, mutant: Mutant, failing: list[str], settin
     original = target.read_text(encoding="utf-8")
     write_edited(scratch, {mutant.path: mutant.file_text})
     try:
+        # -x: stop at the first failure, as the worker does, for the same answer at the same price
         run = run_tests(scratch, test_ids=failing, test_timeout=settings.test_timeout,
-                        run_timeout=settings.run_timeout, pytest_args=settings.pytest_args, python=settings.python)
+                        run_timeout=settings.run_timeout, pytest_args=(*settings.pytest_args, "-x"),
+                        python=settings.python)
     finally:
         target.write_text(original, encoding="utf-8")
     if run.crashed and not run.outcomes:
