@@ -135,6 +135,17 @@ class OffByOne(Operator):
                 yield Edit(bound, ast.BinOp(copy.deepcopy(bound), op(), _int(1)))
 
 
+class StepPastIt(Operator):
+    """`lo = mid` where `lo = mid + 1` was meant: +-1 on a name assigned as it is."""
+
+    name, prior = "off_by_one", 0.6
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name):
+            for op in (ast.Add, ast.Sub):
+                yield Edit(node.value, ast.BinOp(copy.deepcopy(node.value), op(), _int(1)))
+
+
 class NameSwap(Operator):
     """A local name (parameter or assigned) read where another local was meant."""
 
@@ -182,9 +193,8 @@ class CallSwap(Operator):
 
     def edits(self, node, scope):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CALL_SWAPS:
-            new = copy.deepcopy(node)
-            new.func = ast.Name(CALL_SWAPS[node.func.id], ast.Load())
-            yield Edit(node, new)
+            # Only the name: re-printing the call would reformat its arguments.
+            yield Edit(node.func, ast.Name(CALL_SWAPS[node.func.id], ast.Load()))
 
 
 class DeleteStatement(Operator):
@@ -215,7 +225,7 @@ class ReturnValue(Operator):
 
 
 OPERATORS: tuple[Operator, ...] = (CompareSwap(), OffByOne(), ArithmeticSwap(), AugAssignSwap(), BooleanSwap(),
-                                   Negation(), CallSwap(), ReturnValue(), IntegerConstant(), OperandSwap(),
+                                   Negation(), CallSwap(), ReturnValue(), IntegerConstant(), StepPastIt(), OperandSwap(),
                                    NameSwap(), DeleteStatement())
 
 

@@ -180,7 +180,8 @@ def _screened(index: int, mutant: Mutant, answer: WorkerAnswer, failing: list[st
     passed = tuple(n for n, o in answer.outcomes if o == "passed")
     still = tuple(n for n in failing if n not in passed)
     if answer.status == "ok":
-        reason = f"fast screen: {len(still)} of {len(failing)} failing tests still fail"
+        kinds = sorted({o for _, o in answer.outcomes if o not in ("passed", "not_run")})
+        reason = f"fast screen: {len(still)} of {len(failing)} failing tests still fail ({', '.join(kinds)})"
     else:
         reason = f"fast screen: the candidate {answer.status} ({answer.why}); counted as failed"
     return Candidate(index, _key(mutant), mutant.function_source,
