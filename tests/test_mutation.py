@@ -216,3 +216,10 @@ def test_nothing_failing_is_reported_as_such(tmp_path):
 
 def test_mutation_is_a_strategy_name():
     assert "mutation" in STRATEGIES
+
+
+def test_an_edit_inside_a_nested_function_replaces_the_outer_one():
+    source = "def outer(a):\n    def inner(b):\n        return b < a\n    return inner(1)\n"
+    (m,) = [m for m in mutants_of(source, "n.py", "outer.<locals>.inner", [3]) if m.description.endswith("`b <= a`")]
+    assert m.qualname == "outer" and m.first_line == 1
+    assert m.function_source == source.replace("b < a", "b <= a")

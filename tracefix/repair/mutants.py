@@ -38,7 +38,7 @@ BUILTINS = frozenset(dir(builtins))
 @dataclass(frozen=True)
 class Mutant:
     path: str
-    qualname: str
+    qualname: str  # the function whose code the edit replaces (the outermost one, for a nested def)
     line: int  # the statement line the edit is at
     operator: str  # the operator's name ("compare", "off_by_one", ...)
     description: str  # one line: "line 12: `a < b` -> `a <= b`"
@@ -245,6 +245,9 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
     func = function_node(tree, qualname)
     if func is None:
         return []
+    # A nested function has no live object to swap: its edit is an edit of the outermost
+    # function that holds it (whose code holds the nested code as a constant).
+    swapped = qualname.split(".<locals>")[0]
     scope = scope_of(func)
     wanted = set(lines)
     out = []
@@ -253,10 +256,10 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
             continue
         for operator in operators:
             for edit in operator.edits(node, scope):
-                mutant = _spliced(text, tree, func, edit)
+                mutant = _spliced(text, tree, func, edit, swapped)
                 if mutant is not None:
                     new_text, source, first = mutant
-                    out.append(Mutant(path, qualname, line, operator.name, _describe(line, edit),
+                    out.append(Mutant(path, swapped, line, operator.name, _describe(line, edit),
                                       operator.prior, source, first, new_text))
     return out
 
@@ -323,6 +326,9 @@ def _bounds(node) -> list[ast.expr]:
     out: list[ast.expr] = []
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
         out.extend(node.args)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in BUILTINS:
+        # A name passed to a project function (a recursive call's bounds, mostly): `f(mid, hi)`.
+        out.extend(a for a in node.args if isinstance(a, ast.Name))
     if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
         out.append(node.slice)
     if isinstance(node, ast.Slice):
@@ -346,7 +352,7 @@ def _int(value: int) -> ast.expr:
 
 # --- splicing ---------------------------------------------------------------------------
 
-def _spliced(text: str, tree: ast.Module, func, edit: Edit) -> tuple[str, str, int] | None:
+def _spliced(text: str, tree: ast.Module, func, edit: Edit, swapped: str) -> tuple[str, str, int] | None:
     """(new file text, new function source, its first line), or None when the edit does not
     parse back to the intended tree."""
     ast.fix_missing_locations(ast.copy_location(edit.new, edit.node))
@@ -370,6 +376,7 @@ def _spliced(text: str, tree: ast.Module, func, edit: Edit) -> tuple[str, str, i
             continue
         new_func = function_node(got, qualname)
         if new_func is not None and ast.dump(new_func) == want:
+            new_func = function_node(got, swapped)
             first = min([new_func.lineno] + [d.lineno for d in new_func.decorator_list])
             lines = new_text.splitlines(keepends=True)
             return new_text, "".join(lines[first - 1:new_func.end_lineno]), first
