@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from tracefix.config import Config, STRATEGIES
 from tracefix.repair import mutation_search
@@ -223,3 +224,12 @@ def test_an_edit_inside_a_nested_function_replaces_the_outer_one():
     (m,) = [m for m in mutants_of(source, "n.py", "outer.<locals>.inner", [3]) if m.description.endswith("`b <= a`")]
     assert m.qualname == "outer" and m.first_line == 1
     assert m.function_source == source.replace("b < a", "b <= a")
+
+
+def test_cli_fix_with_the_mutation_strategy_needs_no_model(fixture_copy):
+    root = fixture_copy("offbyone")
+    proc = run_cli("fix", str(root), "--strategy", "mutation", "--test-timeout", "2",
+                   env={"TRACEFIX_MODEL": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "+    for start in range(len(values) - width + 1):" in proc.stdout
+    assert "fixed without a model call" in proc.stderr
