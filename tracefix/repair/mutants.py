@@ -146,6 +146,33 @@ class StepPastIt(Operator):
                 yield Edit(node.value, ast.BinOp(copy.deepcopy(node.value), op(), _int(1)))
 
 
+class DropPart(Operator):
+    """`f(x)` -> `x` for a call to a project function, `1 + x` -> `x`: a wrapper or term too many."""
+
+    name, prior = "drop", 0.4
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in BUILTINS \
+                and len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Starred):
+            yield Edit(node, copy.deepcopy(node.args[0]))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            if not isinstance(node.op, ast.Sub):  # `a - x` -> `x` flips a sign: not a dropped term
+                yield Edit(node, copy.deepcopy(node.right))
+            yield Edit(node, copy.deepcopy(node.left))
+
+
+class EmptyResult(Operator):
+    """`return []` where the base case has one result: `[[]]`, or `[param]`."""
+
+    name, prior = "empty", 0.5
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.List) and not node.value.elts:
+            yield Edit(node.value, ast.List([ast.List([], ast.Load())], ast.Load()))
+            for param in scope.params:
+                yield Edit(node.value, ast.List([ast.Name(param, ast.Load())], ast.Load()))
+
+
 class NameSwap(Operator):
     """A local name (parameter or assigned) read where another local was meant."""
 
@@ -169,8 +196,13 @@ class OperandSwap(Operator):
                 new = copy.deepcopy(node)
                 new.args[i], new.args[i + 1] = new.args[i + 1], new.args[i]
                 yield Edit(node, new)
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
-                                                                ast.LShift, ast.RShift)):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 2:
+            new = copy.deepcopy(node)
+            new.slice.elts.reverse()  # m[j, k] for m[k, j]
+            yield Edit(node, new)
+        # `+` too: it does not commute on strings and lists (`result + digit` for `digit + result`).
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Div, ast.FloorDiv, ast.Mod,
+                                                                ast.Pow, ast.LShift, ast.RShift)):
             yield Edit(node, ast.BinOp(copy.deepcopy(node.right), node.op.__class__(), copy.deepcopy(node.left)))
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             yield Edit(node, ast.Compare(copy.deepcopy(node.comparators[0]), [node.ops[0].__class__()],
@@ -226,7 +258,7 @@ class ReturnValue(Operator):
 
 OPERATORS: tuple[Operator, ...] = (CompareSwap(), OffByOne(), ArithmeticSwap(), AugAssignSwap(), BooleanSwap(),
                                    Negation(), CallSwap(), ReturnValue(), IntegerConstant(), StepPastIt(), OperandSwap(),
-                                   NameSwap(), DeleteStatement())
+                                   EmptyResult(), DropPart(), NameSwap(), DeleteStatement())
 
 
 @dataclass
@@ -234,7 +266,8 @@ class Scope:
     """What operators need to know about the function being mutated."""
 
     locals: tuple[str, ...]  # parameters and assigned names, in order of appearance
-    assigned: tuple[str, ...]  # assigned names only, last assigned first
+    params: tuple[str, ...]
+    assigned: tuple[str, ...]  # names to return: assigned ones, last assigned first, then parameters
     last_statement: ast.stmt | None
     only_statement: ast.stmt | None
 
@@ -287,7 +320,7 @@ def scope_of(func) -> Scope:
             assigned.append(node.id)
     names = tuple(dict.fromkeys(params + assigned))
     body = func.body
-    return Scope(names, tuple(reversed([n for n in assigned if n not in params])) + tuple(params),
+    return Scope(names, tuple(params), tuple(reversed([n for n in assigned if n not in params])) + tuple(params),
                  body[-1], body[0] if len(body) == 1 else None)
 
 
@@ -331,9 +364,17 @@ def _bounds(node) -> list[ast.expr]:
         out.extend(a for a in node.args if isinstance(a, ast.Name))
     if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
         out.append(node.slice)
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):  # dp[i - 1, j]
+        out.extend(e for e in node.slice.elts if not isinstance(e, ast.Slice))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):  # (len(xs)) * [0]
+        out.extend(side for side in (node.left, node.right) if _is_len(side))
     if isinstance(node, ast.Slice):
         out.extend(b for b in (node.lower, node.upper) if b is not None)
     return out
+
+
+def _is_len(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
 
 
 def _conditions(node) -> list[ast.expr]:

@@ -25,8 +25,8 @@ from tracefix.repair.scratch import scratch_copy
 from tracefix.repair.setup import failing_tests, run_setup
 from tracefix.repair.strategy import located
 from tracefix.repair.validate import Outcome, TestSettings, validate, write_edited
-from tracefix.tracer.localize import Localization
-from tracefix.tracer.runner import run_tests
+from tracefix.tracer.localize import Localization, covered_lines
+from tracefix.tracer.runner import RunResult, run_tests
 from tracefix.tracer.worker import Worker, WorkerAnswer
 
 MAX_LINES = 12  # suspicious lines mutated; the probe fixed 13/40 QuixBugs at the top 3
@@ -51,18 +51,24 @@ class MutationResult:
 
 def search_mutants(root: Path, failing: list[str], outcomes, localization: Localization, sources: list[str],
                    settings: TestSettings, *, deadline_s: float = DEADLINE_S, progress: Progress = lambda _m: None,
-                   fast: bool = True, max_lines: int = MAX_LINES) -> MutationResult:
+                   fast: bool = True, max_lines: int = MAX_LINES, coverage: RunResult | None = None) -> MutationResult:
     """The first mutant that passes the failing tests and breaks no passing one, within `deadline_s`.
-    `fast=False` screens every candidate in its own pytest process (the baseline to measure against)."""
+    `fast=False` screens every candidate in its own pytest process (the baseline to measure against).
+
+    With the coverage run, the worker also reruns the passing tests that reach the mutated
+    lines, after the failing ones: a mutant that breaks one is dropped in process instead of
+    costing a full validation (two pytest processes)."""
     started = time.perf_counter()
     root = Path(root).resolve()
     generated, ordered = ranked_mutants(root, localization, sources, max_lines)
+    screened_tests = failing + (_passing_reaching(coverage, outcomes, localization, sources, max_lines)
+                                if fast and coverage is not None else [])
     progress(f"{len(ordered)} distinct mutants ({generated} generated) at the top {max_lines} lines")
     candidates: list[Candidate] = []
     fallbacks = validated = 0
     screen_seconds = 0.0  # time in the screen alone: no worker start, no full validation
     winner, edited = "", None
-    with scratch_copy(root) as scratch, Worker(scratch, failing, test_timeout=settings.test_timeout,
+    with scratch_copy(root) as scratch, Worker(scratch, screened_tests, test_timeout=settings.test_timeout,
                                                 pytest_args=settings.pytest_args, python=settings.python) as worker:
         if fast and ordered:
             worker.start()
@@ -93,6 +99,18 @@ def search_mutants(root: Path, failing: list[str], outcomes, localization: Local
                           worker.starts, validated, rate, since(started))
 
 
+def _passing_reaching(coverage: RunResult, outcomes, localization: Localization, sources: list[str],
+                      max_lines: int) -> list[str]:
+    """Passing tests that run one of the lines mutants are made at."""
+    lines = {(s.path, s.line) for s in _mutated_lines(localization, sources, max_lines)}
+    return [o.nodeid for o in outcomes if o.outcome == "passed" and covered_lines(coverage, o.nodeid) & lines]
+
+
+def _mutated_lines(localization: Localization, sources: list[str], max_lines: int):
+    editable = set(sources)
+    return [s for s in localization.lines if s.path in editable and s.function and s.failing_covering][:max_lines]
+
+
 def ranked_mutants(root: Path, localization: Localization, sources: list[str],
                    max_lines: int = MAX_LINES) -> tuple[int, list[Mutant]]:
     """(how many were generated, the distinct ones most promising first).
@@ -100,8 +118,7 @@ def ranked_mutants(root: Path, localization: Localization, sources: list[str],
     A mutant's weight is its line's suspiciousness times its operator's prior; the ranking's
     own order (frame distance breaks ties) breaks equal weights, then generation order.
     """
-    editable = set(sources)
-    lines = [s for s in localization.lines if s.path in editable and s.function and s.failing_covering][:max_lines]
+    lines = _mutated_lines(localization, sources, max_lines)
     texts: dict[str, str] = {}
     weighted = []
     generated = 0
@@ -137,13 +154,13 @@ def mutation_report(root: Path, config: Config, test_ids=(), *, progress: Progre
     root = Path(root).resolve()
     sources, hashes, settings = run_setup(root, config)
     progress("running the tests with per-test coverage")
-    loc, _coverage = located(root, config)
+    loc, coverage = located(root, config)
     failing = failing_tests(loc.outcomes, test_ids)
     if not failing:
         return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
                          seconds=since(started), warnings=loc.warnings, outcomes=loc.outcomes), None
     result = search_mutants(root, failing, loc.outcomes, loc, sources, settings, deadline_s=deadline_s,
-                            progress=progress, fast=fast)
+                            progress=progress, fast=fast, coverage=coverage)
     summary = (f"mutation search: {result.screened} of {result.unique} distinct mutants screened "
                f"({result.generated} generated, {result.per_second:g}/s), {result.validated} fully validated")
     if result.edited is None:
@@ -177,8 +194,13 @@ def _screen_in_process(scratch: Path, mutant: Mutant, failing: list[str], settin
 
 
 def _screened(index: int, mutant: Mutant, answer: WorkerAnswer, failing: list[str]) -> Candidate:
-    passed = tuple(n for n, o in answer.outcomes if o == "passed")
+    passed = tuple(n for n, o in answer.outcomes if o == "passed" and n in failing)
     still = tuple(n for n in failing if n not in passed)
+    broken = tuple(n for n, o in answer.outcomes if n not in failing and o not in ("passed", "not_run"))
+    if answer.status == "ok" and broken and not still:
+        return Candidate(index, _key(mutant), mutant.function_source, Outcome(
+            False, passed, (), broken, f"{mutant.description}: fast screen: fixes the failing tests but breaks "
+                                       f"{len(broken)} that passed: {', '.join(broken[:3])}"))
     if answer.status == "ok":
         kinds = sorted({o for _, o in answer.outcomes if o not in ("passed", "not_run")})
         reason = f"fast screen: {len(still)} of {len(failing)} failing tests still fail ({', '.join(kinds)})"

@@ -9,6 +9,7 @@ by `from mod import f` see it too), rerun the collected items with pytest's own
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -28,13 +29,27 @@ class Unsupported(Exception):
 
 
 class ServePlugin:
-    def __init__(self, root: Path, requests, answers, test_timeout: float) -> None:
+    def __init__(self, root: Path, requests, answers, test_timeout: float, order=()) -> None:
         self.root = root
+        self.order = list(order)
+        # Parametrized arguments are the same objects on every rerun: a mutant that changes an
+        # input list in place would spoil it for every later candidate. Each run gets a copy.
+        self._params: dict[str, dict] = {}
         self.requests = requests
         self.answers = answers
         self.test_timeout = test_timeout
         self.collection_errors: list[str] = []
         self._timed_out = False
+
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        # In the order asked (the failing tests first): with first_failure a wrong candidate
+        # stops at the first test, which is then most likely to fail.
+        order = {nodeid: i for i, nodeid in enumerate(self.order)}
+        items.sort(key=lambda item: order.get(item.nodeid, len(order)))
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", None)
+            if params:
+                self._params[item.nodeid] = _copied(params)
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
@@ -77,6 +92,8 @@ class ServePlugin:
 
     def _run(self, item) -> str:
         self._timed_out = False
+        if item.nodeid in self._params:
+            item.callspec.params.update(_copied(self._params[item.nodeid]))
         previous = signal.signal(signal.SIGALRM, self._on_alarm)
         signal.setitimer(signal.ITIMER_REAL, self.test_timeout)
         try:
@@ -141,6 +158,16 @@ def compiled_function(source: str, first_line: int, func: types.FunctionType) ->
     return code
 
 
+def _copied(params: dict) -> dict:
+    out = {}
+    for name, value in params.items():
+        try:
+            out[name] = copy.deepcopy(value)
+        except Exception:  # an uncopyable object: shared, as pytest shares it
+            out[name] = value
+    return out
+
+
 def _same(filename: str, target: Path) -> bool:
     try:
         return Path(filename).resolve() == target
@@ -156,7 +183,7 @@ def main(config_path: str) -> int:
         sys.path.insert(0, str(root))
     requests = os.fdopen(config["read_fd"], "r", encoding="utf-8")
     answers = os.fdopen(config["write_fd"], "w", encoding="utf-8")
-    plugin = ServePlugin(root, requests, answers, config["test_timeout"])
+    plugin = ServePlugin(root, requests, answers, config["test_timeout"], config["test_ids"])
     args = ["-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=no",
             *config.get("pytest_args", []), *config["test_ids"]]
     pytest.main(args, plugins=[plugin, CoverageReportOff()])
