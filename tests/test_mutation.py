@@ -233,3 +233,15 @@ def test_cli_fix_with_the_mutation_strategy_needs_no_model(fixture_copy):
     assert proc.returncode == 0, proc.stderr
     assert "+    for start in range(len(values) - width + 1):" in proc.stdout
     assert "fixed without a model call" in proc.stderr
+
+
+def test_a_candidate_that_spoils_a_parametrized_input_does_not_spoil_the_next(tmp_path):
+    (tmp_path / "sorter.py").write_text("def first(xs):\n    return xs[0]\n")
+    (tmp_path / "test_sorter.py").write_text(
+        "import pytest\nfrom sorter import first\n\n\n@pytest.mark.parametrize('xs', [[3, 1, 2]])\n"
+        "def test_first(xs):\n    assert first(xs) == 3\n")
+    with Worker(tmp_path, ["test_sorter.py::test_first[xs0]"], test_timeout=2) as worker:
+        spoiler = worker.try_candidate("sorter.py", "first", "def first(xs):\n    xs.clear()\n    return 0\n", 1)
+        original = worker.try_candidate("sorter.py", "first", "def first(xs):\n    return xs[0]\n", 1)
+    assert not spoiler.all_passed
+    assert original.all_passed
