@@ -22,7 +22,7 @@ except ImportError:  # Python 3.10: the same parser, packaged as tomli
 
 from tracefix.errors import UserError
 
-STRATEGIES = ("auto", "flat", "hierarchical", "baseline")
+STRATEGIES = ("auto", "flat", "hierarchical", "baseline", "mutation")
 OFF = "off"
 
 
@@ -58,7 +58,7 @@ class Config:
     budget_seconds: float | None = None  # wall seconds for the whole repair run; None: unbounded
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
-    strategy: str = "auto"  # "auto" | "flat" | "hierarchical" | "baseline" (no trace), or stages: "baseline,auto"
+    strategy: str = "auto"  # "auto" | "flat" | "hierarchical" | "baseline" (no trace) | "mutation" (no model), or stages: "mutation,auto"
     decompose: bool = False  # split a long monolithic failing function into helpers before debugging it
     keep_structure: bool = False  # with decompose: inline the fix back into the original function
     apply: bool = False  # write the validated patch into the project

@@ -277,8 +277,9 @@ def fix(
     api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
     max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
     candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
-    strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, or baseline (no trace: code, "
-                                                      "tests and errors only); or stages, comma-separated: "
+    strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, baseline (no trace: code, "
+                                                      "tests and errors only), or mutation (no model: plain "
+                                                      "mutants at the suspicious lines); or stages, comma-separated: "
                                                       "baseline,auto tries the trace only when the baseline "
                                                       "finds no fix."),
     decompose: bool = typer.Option(False, "--decompose",

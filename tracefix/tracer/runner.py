@@ -84,13 +84,14 @@ class RunResult:
 # then takes that directory off sys.path again: the user's own `tracer`, `repair` or `tests`
 # modules never meet tracefix's (an editable install's parent folder also holds `tests/`,
 # `bench/`, `fixtures/`), and PYTHONPATH stays exactly as the user set it.
-_BOOT = ("import sys; sys.path.insert(0, {home!r}); import tracefix.tracer.child as child; "
+_BOOT = ("import sys; sys.path.insert(0, {home!r}); import {module} as child; "
          "sys.path.remove({home!r}); sys.exit(child.main({config!r}))")
 
 
-def child_command(python: str | None, config_path: Path) -> list[str]:
+def child_command(python: str | None, config_path: Path, module: str = "tracefix.tracer.child") -> list[str]:
+    """The child's command line; `module` is its entry (`tracer.child`, or `tracer.worker_child`)."""
     home = str(_child_home())
-    return [python or sys.executable, "-c", _BOOT.format(home=home, config=str(config_path))]
+    return [python or sys.executable, "-c", _BOOT.format(home=home, module=module, config=str(config_path))]
 
 
 def _child_home() -> Path:

@@ -1,0 +1,247 @@
+"""Model-free repair: mutation operators, the in-process validation worker, the search."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from tracefix.config import Config, STRATEGIES
+from tracefix.repair import mutation_search
+from tracefix.repair.fix import fix_project
+from tracefix.repair.mutants import Mutant, mutants_of
+from tracefix.repair.mutation_search import fix_by_mutation
+from tracefix.tracer.worker import Worker
+
+SOURCE = '''import os  # a comment the edits must keep
+
+
+def pick(xs, n, flag):
+    """Docstring."""
+    total = 0
+    for i in range(1, n):   # odd spacing kept
+        if xs[i] < total and flag:
+            total += xs[i]
+    found = any(x is None for x in xs) or n in xs
+    big = max(xs)
+    print(total, big)
+'''
+
+
+def _edits(lines, operator=None):
+    out = {}
+    for m in mutants_of(SOURCE, "m.py", "pick", lines):
+        if operator is None or m.operator == operator:
+            out[m.description] = m
+    return out
+
+
+def _changed_lines(m: Mutant) -> list[str]:
+    old = SOURCE.splitlines()
+    new = m.file_text.splitlines()
+    return [n for o, n in zip(old, new) if o != n] + new[len(old):]
+
+
+def test_comparison_swap_changes_only_the_operator_and_keeps_formatting():
+    m = _edits([8], "compare")["line 8: `xs[i] < total` -> `xs[i] <= total`"]
+    assert _changed_lines(m) == ["        if xs[i] <= total and flag:"]
+    assert m.file_text.startswith("import os  # a comment the edits must keep\n")
+    assert "for i in range(1, n):   # odd spacing kept" in m.file_text
+
+
+def test_off_by_one_on_range_bound_and_constants():
+    edits = _edits([7])
+    assert _changed_lines(edits["line 7: `n` -> `n + 1`"]) == ["    for i in range(1, n + 1):   # odd spacing kept"]
+    assert _changed_lines(edits["line 7: `1` -> `0`"]) == ["    for i in range(0, n):   # odd spacing kept"]
+    assert "line 7: `range(1, n)` -> `range(n, 1)`" in edits  # swapped call arguments
+
+
+def test_boolean_negation_and_augmented_assignment_swaps():
+    edits = _edits([8, 9])
+    assert "line 8: `xs[i] < total and flag` -> `xs[i] < total or flag`" in edits
+    assert _changed_lines(edits["line 8: `flag` -> `not flag`"]) == ["        if xs[i] < total and not flag:"]
+    assert _changed_lines(edits["line 9: `total += xs[i]` -> `total -= xs[i]`"]) == ["            total -= xs[i]"]
+    assert "line 9: `i` -> `i + 1`" in edits  # an index
+
+
+def test_is_in_any_min_swaps():
+    edits = _edits([10, 11])
+    assert "line 10: `x is None` -> `x == None`" in edits
+    assert "line 10: `n in xs` -> `n not in xs`" in edits
+    assert _changed_lines(edits["line 10: `any` -> `all`"]) == [
+        "    found = all(x is None for x in xs) or n in xs"]
+    assert _changed_lines(edits["line 11: `max` -> `min`"]) == ["    big = min(xs)"]
+
+
+def test_return_where_the_function_falls_off_its_end_and_statement_deletion():
+    edits = _edits([12])
+    inserted = edits["line 12: insert `return total` after `print(total, big)`"]
+    assert inserted.file_text.endswith("    print(total, big)\n    return total\n")
+    assert inserted.function_source.endswith("    return total\n") and inserted.first_line == 4
+    assert _changed_lines(edits["line 12: `print(total, big)` -> `pass`"]) == ["    pass"]
+
+
+def test_every_mutant_parses_and_differs_from_the_original():
+    original = ast.dump(ast.parse(SOURCE))
+    mutants = mutants_of(SOURCE, "m.py", "pick", range(1, 13))
+    assert len(mutants) > 50
+    for m in mutants:
+        assert ast.dump(ast.parse(m.file_text)) != original
+        assert m.function_source in m.file_text
+
+
+def test_methods_are_found_by_qualname():
+    source = "class C:\n    def m(self, a):\n        return a < 2\n"
+    (m,) = [m for m in mutants_of(source, "c.py", "C.m", [3]) if m.description.endswith("`a <= 2`")]
+    assert m.function_source == "    def m(self, a):\n        return a <= 2\n"
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+PROJECT = {
+    "calc.py": "def total(xs):\n    s = 0\n    for i in range(1, len(xs)):\n        s += xs[i]\n    return s\n",
+    "test_calc.py": ("from calc import total\n\n\ndef test_three():\n    assert total([1, 2, 3]) == 6\n\n\n"
+                     "def test_one():\n    assert total([5]) == 5\n\n\ndef test_none():\n    assert total([]) == 0\n"),
+}
+GOOD = "def total(xs):\n    s = 0\n    for i in range(0, len(xs)):\n        s += xs[i]\n    return s\n"
+
+
+def _project(tmp_path: Path) -> Path:
+    for name, text in PROJECT.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_worker_swaps_the_code_seen_through_from_import_and_restores_it(tmp_path):
+    root = _project(tmp_path)
+    with Worker(root, ["test_calc.py::test_three", "test_calc.py::test_one"], test_timeout=2) as worker:
+        assert worker.start(), worker.error
+        before = worker.try_candidate("calc.py", "total", PROJECT["calc.py"], 1, first_failure=False)
+        good = worker.try_candidate("calc.py", "total", GOOD, 1)
+        again = worker.try_candidate("calc.py", "total", "def total(xs):\n    return -1\n", 1, first_failure=False)
+    assert dict(before.outcomes) == {"test_calc.py::test_three": "failed", "test_calc.py::test_one": "failed"}
+    assert good.all_passed
+    assert dict(again.outcomes) == {"test_calc.py::test_three": "failed", "test_calc.py::test_one": "failed"}
+
+
+@pytest.mark.parametrize("body, status, outcome", [
+    ("    while True:\n        pass\n", "ok", "timeout"),
+    ("    return total(xs)\n", "ok", "failed"),
+    ("    import os\n    os._exit(3)\n", "crashed", None),
+])
+def test_a_runaway_candidate_costs_itself_only(tmp_path, body, status, outcome):
+    root = _project(tmp_path)
+    with Worker(root, ["test_calc.py::test_three"], test_timeout=1) as worker:
+        bad = worker.try_candidate("calc.py", "total", "def total(xs):\n" + body, 1)
+        good = worker.try_candidate("calc.py", "total", GOOD, 1)
+    assert bad.status == status and not bad.all_passed
+    if outcome:
+        assert dict(bad.outcomes) == {"test_calc.py::test_three": outcome}
+    assert good.all_passed
+    assert worker.starts == (2 if status == "crashed" else 1)
+
+
+def test_worker_answers_unsupported_for_what_it_cannot_swap(tmp_path):
+    root = _project(tmp_path)
+    (root / "calc.py").write_text("import functools\n\n\n@functools.lru_cache\n" + PROJECT["calc.py"].replace(
+        "total(xs)", "total(xs=())"))
+    with Worker(root, ["test_calc.py::test_none"], test_timeout=2) as worker:
+        answer = worker.try_candidate("calc.py", "total", GOOD, 4)
+    assert answer.status == "unsupported" and "not a plain function" in answer.why
+
+
+# --- the search ---------------------------------------------------------------------------
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_mutation_fixes_the_off_by_one_fixture_without_a_model_and_leaves_the_tree_alone(fixture_copy):
+    root = fixture_copy("offbyone")
+    before = _hashes(root)
+    report = fix_project(root, Config(strategy="mutation", test_timeout=2))
+    assert report.status == "fixed"
+    assert report.usage is None
+    assert any("fixed without a model call" in w for w in report.warnings)
+    assert ("-    for start in range(len(values) - width):  # one window short\n"
+            "+    for start in range(len(values) - width + 1):  # one window short\n") in report.diff
+    changed = [line for line in report.diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert len(changed) == 2
+    assert report.candidates[-1].outcome.accepted
+    assert _hashes(root) == before
+
+
+def test_a_looping_fixture_is_fixed_past_mutants_that_loop(fixture_copy):
+    root = fixture_copy("search")
+    report = fix_by_mutation(root, Config(test_timeout=1))
+    assert report.status == "fixed", report.warnings
+    assert "+            lo = mid + 1\n" in report.diff
+    assert any("timeout" in c.outcome.reason for c in report.candidates if not c.outcome.accepted)
+
+
+def test_mutants_that_hang_recurse_or_kill_the_worker_cost_one_candidate_each(fixture_copy, monkeypatch):
+    root = fixture_copy("offbyone")
+    real = mutation_search.ranked_mutants
+    path = "window/moving.py"
+
+    def with_runaways(root_, localization, sources, max_lines=12):
+        generated, mutants = real(root_, localization, sources, max_lines)
+        text = (root_ / path).read_text()
+        runaways = []
+        for body in ("    while True:\n        pass\n", "    return moving_sums(values, width)\n",
+                     "    import os\n    os._exit(7)\n"):
+            source = "def moving_sums(values, width):\n" + body
+            start = text.index("def moving_sums")
+            end = text.index("def largest")
+            runaways.append(Mutant(path, "moving_sums", 7, "test", "runaway", 1.0, source, 4,
+                                   text[:start] + source + "\n\n" + text[end:]))
+        return generated + 3, runaways + mutants
+
+    monkeypatch.setattr(mutation_search, "ranked_mutants", with_runaways)
+    report = fix_by_mutation(root, Config(test_timeout=1))
+    assert report.status == "fixed"
+    reasons = [c.outcome.reason for c in report.candidates[:3]]
+    assert "timeout" in reasons[0] and "failed" in reasons[1] and "crashed" in reasons[2]
+    assert "+    for start in range(len(values) - width + 1):" in report.diff
+
+
+def test_nothing_failing_is_reported_as_such(tmp_path):
+    root = _project(tmp_path)
+    (root / "calc.py").write_text(GOOD)
+    assert fix_by_mutation(root, Config(test_timeout=2)).status == "nothing_failing"
+
+
+def test_mutation_is_a_strategy_name():
+    assert "mutation" in STRATEGIES
+
+
+def test_an_edit_inside_a_nested_function_replaces_the_outer_one():
+    source = "def outer(a):\n    def inner(b):\n        return b < a\n    return inner(1)\n"
+    (m,) = [m for m in mutants_of(source, "n.py", "outer.<locals>.inner", [3]) if m.description.endswith("`b <= a`")]
+    assert m.qualname == "outer" and m.first_line == 1
+    assert m.function_source == source.replace("b < a", "b <= a")
+
+
+def test_cli_fix_with_the_mutation_strategy_needs_no_model(fixture_copy):
+    root = fixture_copy("offbyone")
+    proc = run_cli("fix", str(root), "--strategy", "mutation", "--test-timeout", "2",
+                   env={"TRACEFIX_MODEL": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "+    for start in range(len(values) - width + 1):" in proc.stdout
+    assert "fixed without a model call" in proc.stderr
+
+
+def test_a_candidate_that_spoils_a_parametrized_input_does_not_spoil_the_next(tmp_path):
+    (tmp_path / "sorter.py").write_text("def first(xs):\n    return xs[0]\n")
+    (tmp_path / "test_sorter.py").write_text(
+        "import pytest\nfrom sorter import first\n\n\n@pytest.mark.parametrize('xs', [[3, 1, 2]])\n"
+        "def test_first(xs):\n    assert first(xs) == 3\n")
+    with Worker(tmp_path, ["test_sorter.py::test_first[xs0]"], test_timeout=2) as worker:
+        spoiler = worker.try_candidate("sorter.py", "first", "def first(xs):\n    xs.clear()\n    return 0\n", 1)
+        original = worker.try_candidate("sorter.py", "first", "def first(xs):\n    return xs[0]\n", 1)
+    assert not spoiler.all_passed
+    assert original.all_passed
