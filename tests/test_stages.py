@@ -82,3 +82,18 @@ def test_a_stage_that_cannot_start_is_skipped_with_a_warning(fixture_copy, tmp_p
     assert "patch" in purposes(tmp_path)  # the flat stage still ran
     with pytest.raises(InternalSignal, match="cannot tell which file"):
         fix_project(root, config(tmp_path, strategy="baseline", max_iters=1))
+
+
+def test_without_a_model_the_model_free_stage_runs_and_the_others_are_named_as_skipped(fixture_copy):
+    # offbyone: the mutation stage fixes it alone. shipping: no single mutant fixes it, and the
+    # auto stage is skipped for want of a model, with a warning that says so.
+    root = fixture_copy("offbyone")
+    fixed = run_cli("fix", str(root), "--strategy", "mutation,auto", "--test-timeout", "2", timeout=300)
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout.startswith("diff --git")
+    assert "model: " not in fixed.stderr  # no client, no usage line
+
+    report = fix_project(fixture_copy("shipping"), Config(strategy="mutation,auto", test_timeout=2))
+    assert report.status == "no_fix"
+    assert any("auto skipped: no model configured" in w for w in report.warnings)
+    assert report.usage is None

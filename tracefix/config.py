@@ -32,6 +32,14 @@ def stages(strategy: str) -> list[str]:
     return [part.strip() for part in strategy.split(",")]
 
 
+MODEL_FREE = ("mutation",)  # strategies that never call a model
+
+
+def needs_model(strategy: str) -> bool:
+    """Whether any stage of `strategy` asks a model."""
+    return any(step not in MODEL_FREE for step in stages(strategy))
+
+
 @dataclass(frozen=True)
 class Config:
     """All settings. Paths are absolute once `load_config` has resolved them."""

@@ -16,6 +16,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from tracefix.config import needs_model
 from tracefix.errors import InternalSignal, UserError
 from tracefix.tracer.coverage_session import check_collector
 from tracefix.tracer.project import invocation
@@ -312,7 +313,7 @@ def fix(
     err = _stderr()
     for warning in warnings:
         err.print(f"warning: {warning}", style="yellow")
-    client = _ready_client(config)
+    client = _ready_client(config) if config.model and needs_model(config.strategy) else None
     with err.status("starting...") if err.is_terminal else _nullcontext() as status:
         def progress(message: str) -> None:
             if status is not None and hasattr(status, "update"):

@@ -21,7 +21,7 @@ from tracefix.repair.apply import apply_patch
 from tracefix.repair.diff import unified_diff
 from tracefix.repair.mutants import Mutant, mutants_of
 from tracefix.repair.records import Candidate, FixReport, Progress, since
-from tracefix.repair.scratch import scratch_copy
+from tracefix.tracer.scratch import scratch_copy
 from tracefix.repair.setup import failing_tests, run_setup
 from tracefix.repair.strategy import located
 from tracefix.repair.validate import Outcome, TestSettings, validate, write_edited

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from tracefix.config import Config, stages
+from tracefix.config import Config, needs_model, stages
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair.baseline import NoFileToFix
 from tracefix.repair.records import FixReport, Progress
@@ -25,7 +25,10 @@ def fix_in_stages(root: Path, config: Config, test_ids=(), *, fix_project: FixOn
                   client: LLMClient | None = None, progress: Progress = lambda _msg: None) -> FixReport:
     """`fix_project` runs one stage: the dispatcher passes itself (no import back to it)."""
     started = time.perf_counter()
-    client = client or LLMClient(config)  # one client: its usage counts every stage
+    # One client serves every model stage, so its usage counts them all. Without a model,
+    # the model-free stages still run and the others are skipped with a word about them.
+    if client is None and config.model:
+        client = LLMClient(config)
     reports: list[FixReport] = []
     skipped: list[str] = []
     done = 0
@@ -33,6 +36,10 @@ def fix_in_stages(root: Path, config: Config, test_ids=(), *, fix_project: FixOn
         def staged(message: str, step: str = step) -> None:
             progress(f"{step}: {message}")
 
+        if client is None and needs_model(step):
+            skipped.append(f"{step} skipped: no model configured (pass --model or set TRACEFIX_MODEL to let "
+                           f"a model try what the earlier stages could not)")
+            continue
         try:
             report = fix_project(root, replace(config, strategy=step), test_ids, client=client, progress=staged)
         except NoFileToFix as exc:
@@ -56,7 +63,7 @@ def shifted(report: FixReport, done: int) -> FixReport:
                    candidates=tuple(replace(c, iteration=c.iteration + done) for c in report.candidates))
 
 
-def merged(reports: list[FixReport], client: LLMClient, seconds: float, skipped=()) -> FixReport:
+def merged(reports: list[FixReport], client: LLMClient | None, seconds: float, skipped=()) -> FixReport:
     """One report for the whole run: the last stage's outcome, every stage's judgments and
     candidates in order, the usage of all of them."""
     last = reports[-1]
@@ -64,7 +71,7 @@ def merged(reports: list[FixReport], client: LLMClient, seconds: float, skipped=
         last,
         judgments=tuple(j for r in reports for j in r.judgments),
         candidates=tuple(c for r in reports for c in r.candidates),
-        usage=client.usage,
+        usage=client.usage if client is not None else None,
         seconds=round(seconds, 3),
         warnings=tuple(dict.fromkeys([*skipped, *(w for r in reports for w in r.warnings)])),
         hierarchy=next((r.hierarchy for r in reversed(reports) if r.hierarchy is not None), None),
