@@ -22,8 +22,7 @@ from tracefix.repair.diff import unified_diff
 from tracefix.repair.mutants import Mutant, mutants_of
 from tracefix.repair.records import Candidate, FixReport, Progress, since
 from tracefix.tracer.scratch import scratch_copy
-from tracefix.repair.setup import failing_tests, run_setup
-from tracefix.repair.strategy import located
+from tracefix.repair.setup import located_start
 from tracefix.repair.validate import Outcome, TestSettings, validate, write_edited
 from tracefix.tracer.localize import Localization, covered_lines
 from tracefix.tracer.runner import RunResult, run_tests
@@ -150,15 +149,11 @@ def fix_by_mutation(root: Path, config: Config, test_ids=(), *, progress: Progre
 def mutation_report(root: Path, config: Config, test_ids=(), *, progress: Progress = lambda _msg: None,
                     deadline_s: float = DEADLINE_S, fast: bool = True) -> tuple[FixReport, MutationResult | None]:
     """`fix_by_mutation`'s report and the search's own figures (None when nothing fails)."""
-    started = time.perf_counter()
-    root = Path(root).resolve()
-    sources, hashes, settings = run_setup(root, config)
-    progress("running the tests with per-test coverage")
-    loc, coverage = located(root, config)
-    failing = failing_tests(loc.outcomes, test_ids)
-    if not failing:
-        return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
-                         seconds=since(started), warnings=loc.warnings, outcomes=loc.outcomes), None
+    start = located_start(root, config, test_ids, progress)
+    if not start.failing:
+        return start.nothing_failing(), None
+    root, sources, hashes, settings = start.root, start.sources, start.hashes, start.settings
+    loc, coverage, failing, started = start.loc, start.coverage, start.failing, start.started
     result = search_mutants(root, failing, loc.outcomes, loc, sources, settings, deadline_s=deadline_s,
                             progress=progress, fast=fast, coverage=coverage)
     summary = (f"mutation search: {result.screened} of {result.unique} distinct mutants screened "

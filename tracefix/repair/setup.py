@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tracefix.config import Config
 from tracefix.repair.apply import snapshot_hashes
+from tracefix.repair.records import FixReport, Progress, since
 from tracefix.repair.validate import TestSettings
+from tracefix.tracer.localize import Localization, locate_with_run
 from tracefix.tracer.project import source_files
+from tracefix.tracer.runner import RunResult
 
 
 def run_setup(root: Path, config: Config) -> tuple[list[str], dict[str, str], TestSettings]:
@@ -24,3 +29,32 @@ def failing_tests(outcomes, test_ids=()) -> list[str]:
     if test_ids:
         failing = [n for n in failing if any(n == t or n.startswith(t.rstrip(":") + "::") for t in test_ids)]
     return failing
+
+
+@dataclass(frozen=True)
+class Start:
+    """A located run's start, shared by the strategies that rank before they edit: the
+    editable files, their hashes, the test settings, the ranking and its coverage run."""
+
+    root: Path
+    sources: list[str]
+    hashes: dict[str, str]
+    settings: TestSettings
+    loc: Localization
+    coverage: RunResult
+    failing: list[str]
+    started: float
+
+    def nothing_failing(self) -> FixReport:
+        return FixReport("nothing_failing", str(self.root), (), self.loc.functions, (), (), "", usage=None,
+                         seconds=since(self.started), warnings=self.loc.warnings, outcomes=self.loc.outcomes)
+
+
+def located_start(root: Path, config: Config, test_ids=(), progress: Progress = lambda _msg: None) -> Start:
+    started = time.perf_counter()
+    root = Path(root).resolve()
+    sources, hashes, settings = run_setup(root, config)
+    progress("running the tests with per-test coverage")
+    loc, coverage = locate_with_run(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                                    pytest_args=config.pytest_args)
+    return Start(root, sources, hashes, settings, loc, coverage, failing_tests(loc.outcomes, test_ids), started)

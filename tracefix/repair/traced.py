@@ -12,7 +12,6 @@ after the last one the first again, until `max_iters` is spent.
 from __future__ import annotations
 
 import ast
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -28,8 +27,8 @@ from tracefix.repair.diff import unified_diff
 from tracefix.repair.patch import PatchError, apply_edits_in_memory
 from tracefix.repair.records import Candidate, FixReport, Judgment, Progress, since
 from tracefix.repair.retrace import retrace_candidate
-from tracefix.repair.setup import failing_tests, run_setup
-from tracefix.repair.strategy import located, plan_repair
+from tracefix.repair.setup import located_start
+from tracefix.repair.strategy import plan_repair
 from tracefix.repair.validate import Outcome, validate
 from tracefix.tracer.localize import Suspect
 from tracefix.tracer.records import FunctionInfo, TestTrace
@@ -49,16 +48,11 @@ class FixOne(Protocol):
 
 def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
                 progress: Progress = lambda _msg: None) -> FixReport:
-    started = time.perf_counter()
-    root = Path(root).resolve()
-    sources, hashes, settings = run_setup(root, config)
-
-    progress("running the tests with per-test coverage")
-    loc, coverage = located(root, config)
-    failing = failing_tests(loc.outcomes, test_ids)
-    if not failing:
-        return FixReport("nothing_failing", str(root), (), loc.functions, (), (), "", usage=None,
-                         seconds=since(started), warnings=loc.warnings, outcomes=loc.outcomes)
+    start = located_start(root, config, test_ids, progress)
+    if not start.failing:
+        return start.nothing_failing()
+    root, sources, hashes, settings = start.root, start.sources, start.hashes, start.settings
+    loc, coverage, failing, started = start.loc, start.coverage, start.failing, start.started
 
     client = client or LLMClient(config)
     editable = set(sources)
