@@ -15,7 +15,7 @@ def run_setup(root: Path, config: Config) -> tuple[list[str], dict[str, str], Te
     can refuse files that change meanwhile) and the test settings."""
     sources = source_files(root, list(config.include), list(config.exclude))
     return sources, snapshot_hashes(root, sources), TestSettings(config.test_timeout, config.run_timeout,
-                                                                 tuple(config.pytest_args))
+                                                                 tuple(config.pytest_args), config.python)
 
 
 def failing_tests(outcomes, test_ids=()) -> list[str]:

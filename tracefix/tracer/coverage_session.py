@@ -68,13 +68,16 @@ class CoverageSession:
         return {"collector": self.collector.name}
 
 
-def check_collector(name: str | None) -> str | None:
-    """`name` when this Python can run that collector (None: the default), else a UserError
-    naming the option; checked in tracefix's process, before any test runs."""
+def check_collector(name: str | None, interpreter=None) -> str | None:
+    """`name` when the Python that runs the tests (`interpreter`, else this one) can run that
+    collector (None: the default), else a UserError naming the option; checked in tracefix's
+    process, before any test runs."""
     if name not in (None, "coverage", "monitoring"):
         raise UserError(f"unknown collector {name!r}: use coverage or monitoring")
-    if name == "monitoring" and not hasattr(sys, "monitoring"):
-        raise UserError(f"--collector monitoring needs Python 3.12+ (this is {sys.version.split()[0]})")
+    monitoring = interpreter.has_monitoring if interpreter is not None else hasattr(sys, "monitoring")
+    if name == "monitoring" and not monitoring:
+        version = interpreter.version if interpreter is not None else sys.version.split()[0]
+        raise UserError(f"--collector monitoring needs Python 3.12+ (the tests run on {version})")
     return name
 
 
