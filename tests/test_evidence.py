@@ -59,3 +59,15 @@ def test_custom_python_files_are_never_recorded(fixture_copy):
     recorded = {c.function for c in trace.calls}
     assert recorded == {"geometry/__init__.py::area"}
     assert "@py_assert" not in repr(trace.calls)
+
+
+def test_repr_is_not_covered_by_the_monitoring_collector_on_3_12(fixture_copy, tmp_path):
+    """The sys.monitoring collector pauses too (run in a 3.12 project venv where this is older)."""
+    from test_interpreter import _pyenv, project_venv
+
+    root = fixture_copy("reprbug")
+    python = project_venv(tmp_path / "venv312", str(_pyenv("3.12")))
+    run = run_tests(root, mode="coverage", options={"collector": "monitoring", "files": ["money/__init__.py"]},
+                    python=str(python))
+    covered = _lines_of(run, "test_money.py::test_add_cents", "money/__init__.py")
+    assert 17 in covered and 9 in covered and not covered & {12, 13}
