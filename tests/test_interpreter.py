@@ -186,3 +186,20 @@ def test_the_child_imports_nothing_but_the_tracer(tmp_path, mode):
         f"    loaded = [m for m in {HEAVY!r} if m in sys.modules]\n    assert loaded == []\n")
     run = run_tests(tmp_path, mode=mode, options={"files": ["lib.py"]})
     assert [(o.nodeid, o.outcome, o.message) for o in run.outcomes] == [("test_lib.py::test_light", "passed", "")]
+
+
+def test_fix_validates_in_the_projects_venv(tmp_path):
+    """fix: the first run, the validation of the candidate and the JSON report all use the
+    project's venv (tracefix's own cannot even import the project)."""
+    from conftest import mocks
+
+    root = write_project(tmp_path / "proj")
+    python = project_venv(root / ".venv", coverage=True, modules=PROJECT_DEPS)
+    answer = ("answer() is one short.\n```python\nimport projdep\n\n\ndef answer():\n"
+              "    return projdep.VALUE + 1\n```")
+    result = run_cli("fix", str(root), "--model", "openai/mock-model", "--cache", "off", "--strategy", "baseline",
+                     "--format", "json", env=dict(mocks(answer), VIRTUAL_ENV=""))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "fixed" and "+    return projdep.VALUE + 1" in report["diff"]
+    assert report["interpreter"]["path"] == str(python)
