@@ -56,6 +56,9 @@ class Config:
     cache_dir: Path | None = None  # None: caching off; load_config defaults it to <project>/.tracefix/cache
     log_path: Path | None = None  # JSONL log of every prompt and response; None: no log
     pytest_args: tuple[str, ...] = ()  # extra arguments for every pytest run
+    # The Python that runs the tests (a path; relative ones to the project in pyproject.toml).
+    # None: the active VIRTUAL_ENV, a .venv/venv in the project, else tracefix's own.
+    python: str | None = None
     test_timeout: float = 10.0  # seconds per test
     run_timeout: float = 300.0  # seconds for the whole tracefix run
     max_iters: int = 5
@@ -163,6 +166,7 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "cache_dir": ("path", True),
     "log_path": ("path", True),
     "pytest_args": ("list", False),
+    "python": ("str", True),
     "test_timeout": ("float", False),
     "run_timeout": ("float", False),
     "max_iters": ("int", False),

@@ -80,29 +80,32 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr but errors: no progress, no warnings."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail on stderr."),
+    python: Optional[str] = typer.Option(None, "--python", help="The Python that runs the tests (with no "
+                                         "command; see `tracefix trace --help`)."),
 ) -> None:
     """tracefix: run the failing tests under a tracer, localize, and (with a model) fix."""
     if quiet and verbose:
         raise UserError("--quiet and --verbose contradict each other: give one")
     ctx.obj = {"verbosity": -1 if quiet else int(verbose)}
     if ctx.invoked_subcommand is None:
-        _default_job(None)
+        _default_job(None, python)
 
 
-def _default_job(path: Optional[Path]) -> None:
+def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
     """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
     from tracefix.config import load_config
     from tracefix.tracer.localize import locate as locate_
     from tracefix.tracer.tracing import trace_tests
 
     root_dir, _ids = invocation(path)
-    config, _sources, warnings = load_config(root_dir, {})
+    config, sources, warnings = load_config(root_dir, {})
     err, out = _stderr(), _stdout()
     for warning in warnings:
         err.print(f"warning: {warning}", style="yellow")
+    config, _interpreter = _with_interpreter(root_dir, config, sources, python)
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
         loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args)
+                      pytest_args=config.pytest_args, python=config.python)
     if loc.nothing_failing:
         out.print(f"all {loc.passing} tests pass")
         raise typer.Exit(EXIT_OK)
@@ -117,7 +120,7 @@ def _default_job(path: Optional[Path]) -> None:
     with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions if s.function][:SUSPECTS_TRACED] or None,
                           test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                          pytest_args=config.pytest_args)
+                          pytest_args=config.pytest_args, python=config.python)
     for t in run.traces:
         raised = [c for c in t.calls if c.raised or not c.finished]
         deepest = max(raised, key=lambda c: c.depth) if raised else None
@@ -141,6 +144,9 @@ def _default_job(path: Optional[Path]) -> None:
 PathArg = typer.Argument(None, help="The project's root folder (default: pytest's rootdir for the current "
                                     "folder), or a test id such as tests/test_x.py::test_y.", show_default=False)
 TestIdsArg = typer.Argument(None, help="pytest node ids to trace (default: every failing test).")
+PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests (default: python in "
+                         "[tool.tracefix], else the active VIRTUAL_ENV, else .venv or venv in the project, "
+                         "else tracefix's own).")
 
 
 @app.command()
@@ -158,20 +164,21 @@ def trace(
     backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
     suspects: int = typer.Option(SUSPECTS_TRACED, help="Rank the code first and record only the top N suspect functions "
                                           "(0: record every project function)."),
+    python: Optional[str] = PythonOpt,
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
     from tracefix.tracer.tracing import trace_run_json, trace_tests
 
     _check_format(fmt, ("text", "json", "diagnostics"))
     root_dir, test_ids = invocation(path, test_ids)
-    config = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout})
+    config, interpreter = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout}, python)
     err = _stderr()
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, test_ids or (), test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                           pytest_args=config.pytest_args, bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
-                          suspects=suspects or None)
+                          suspects=suspects or None, python=config.python)
     if fmt == "json":
-        typer.echo(json.dumps(trace_run_json(run), indent=1))
+        typer.echo(json.dumps(dict(trace_run_json(run), interpreter=interpreter.to_json()), indent=1))
     elif fmt == "diagnostics":
         _print_trace_diagnostics(run, root_dir)
     else:
@@ -212,21 +219,24 @@ def locate(
                                                            "run_timeout of the configuration, 300)."),
     collector: Optional[str] = typer.Option(None, help="coverage or monitoring (Python 3.12+; default: monitoring "
                                                        "where it is free, else coverage)."),
+    python: Optional[str] = PythonOpt,
 ) -> None:
     """Rank functions, blocks and lines by how strongly the failing tests point at them."""
     from tracefix.tracer.localize import locate as locate_
 
     _check_format(fmt, ("text", "json", "diagnostics"))
-    check_collector(collector)
+    check_collector(collector, _NoVersionCheck)
     root_dir, test_ids = invocation(path, test_ids)
-    config = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout})
+    config, interpreter = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout}, python)
+    check_collector(collector, interpreter)
     err = _stderr()
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
         loc = locate_(root_dir, test_ids=test_ids or (), formula=formula, test_timeout=config.test_timeout,
-                      run_timeout=config.run_timeout, pytest_args=config.pytest_args, collector=collector)
+                      run_timeout=config.run_timeout, pytest_args=config.pytest_args, collector=collector,
+                      python=config.python)
     shown = loc.top(top)
     if fmt == "json":
-        typer.echo(json.dumps(shown.to_json(), indent=1))
+        typer.echo(json.dumps(dict(shown.to_json(), interpreter=interpreter.to_json()), indent=1))
     elif fmt == "diagnostics":
         from tracefix.cli.diagnostics import diagnostic_lines, lines_text
 
@@ -239,15 +249,38 @@ def locate(
     raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
 
 
-def _configured(root_dir: Path, flags: dict):
-    """The project's configuration (pyproject, environment, these flags), its warnings shown:
-    `trace` and `locate` read the same settings as `fix`."""
+def _configured(root_dir: Path, flags: dict, python: Optional[str] = None):
+    """The project's configuration (pyproject, environment, these flags), its warnings shown,
+    with the Python that runs the tests: `trace` and `locate` read the same settings as `fix`."""
     from tracefix.config import load_config
 
-    config, _sources, warnings = load_config(root_dir, flags)
+    config, sources, warnings = load_config(root_dir, flags)
     for warning in warnings:
         _stderr().print(f"warning: {warning}", style="yellow", markup=False)
-    return config
+    return _with_interpreter(root_dir, config, sources, python)
+
+
+class _NoVersionCheck:
+    """Stands for the project's interpreter before it is known: only the name is checked."""
+
+    has_monitoring = True
+
+
+def _with_interpreter(root_dir: Path, config, sources: dict, python: Optional[str]):
+    """The config with `python` set to the interpreter that runs the tests, and that
+    interpreter; a note on stderr names it when it is not tracefix's own (always with -v)."""
+    from dataclasses import replace
+
+    from tracefix.tracer.interpreter import project_interpreter
+
+    if python is not None:
+        interpreter = project_interpreter(root_dir, python, "flag")
+    else:
+        interpreter = project_interpreter(root_dir, config.python, sources.get("python", "default"))
+    if not interpreter.own or _verbosity() > 0:
+        _stderr().print(f"note: the tests run on {interpreter.path} (Python {interpreter.version}, "
+                        f"from {interpreter.source})", markup=False)
+    return replace(config, python=interpreter.path), interpreter
 
 
 def _print_localization(loc) -> None:
@@ -297,6 +330,7 @@ def fix(
     budget_seconds: Optional[float] = typer.Option(None, help="Wall seconds for the whole run's model stages."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
     fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
+    python: Optional[str] = PythonOpt,
 ) -> None:
     """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
     from tracefix.config import load_config
@@ -309,10 +343,11 @@ def fix(
              "decompose": decompose or None, "keep_structure": keep_structure or None,
              "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout,
              "budget_tokens": budget_tokens, "cost_budget": budget_usd, "budget_seconds": budget_seconds}
-    config, _sources, warnings = load_config(root_dir, flags)
+    config, sources, warnings = load_config(root_dir, flags)
     err = _stderr()
     for warning in warnings:
         err.print(f"warning: {warning}", style="yellow")
+    config, interpreter = _with_interpreter(root_dir, config, sources, python)
     client = _ready_client(config) if config.model and needs_model(config.strategy) else None
     with err.status("starting...") if err.is_terminal else _nullcontext() as status:
         def progress(message: str) -> None:
@@ -322,7 +357,7 @@ def fix(
     if fmt == "json":
         from tracefix.tracer.records import to_json
 
-        typer.echo(json.dumps(to_json(report), indent=1, default=str))
+        typer.echo(json.dumps(dict(to_json(report), interpreter=interpreter.to_json()), indent=1, default=str))
     elif fmt == "diagnostics":
         from tracefix.cli.diagnostics import diagnostic_lines, lines_text
 
@@ -499,6 +534,7 @@ def vscode(
 def hook(
     path: Optional[Path] = PathArg,
     top: int = typer.Option(5, "--top", help="How many suspect lines to show."),
+    python: Optional[str] = PythonOpt,
 ) -> None:
     """For pre-commit: run the tests; on failures show the suspects (and, with a model configured, a
     proposed fix). Exit 1 on failures. Never prompts; writes files only with apply = true in the config."""
@@ -507,13 +543,14 @@ def hook(
     from tracefix.tracer.localize import locate as locate_
 
     root_dir, _ids = invocation(path)
-    config, _sources, warnings = load_config(root_dir)
+    config, sources, warnings = load_config(root_dir)
     err = _stderr()
     for warning in warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
+    config, _interpreter = _with_interpreter(root_dir, config, sources, python)
     with err.status("tracefix: running the tests...") if err.is_terminal else _nullcontext():
         loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args)
+                      pytest_args=config.pytest_args, python=config.python)
     for warning in loc.warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
     if _verbosity() > 0:

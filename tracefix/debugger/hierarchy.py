@@ -149,7 +149,8 @@ def judge_bottom_up(root: Path, client: LLMClient, config: Config, traces: tuple
         progress(f"tracing {len(passing_ids)} passing tests that call the failing path")
         try:
             run = trace_tests(root, passing_ids, functions=path, files=sources, test_timeout=config.test_timeout,
-                              run_timeout=config.run_timeout, pytest_args=config.pytest_args)
+                              run_timeout=config.run_timeout, pytest_args=config.pytest_args,
+                              python=config.python)
             passing = [t for t in run.traces if t.outcome == "passed"]
         except UserError as exc:
             warnings.append(f"passing tests not traced: {exc}")

@@ -39,7 +39,7 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
     sources, hashes, settings = run_setup(root, config)
     progress("running the tests")
     run = run_tests(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                    pytest_args=config.pytest_args)
+                    pytest_args=config.pytest_args, python=config.python)
     check_usable(run, root=root)
     failing = failing_tests(run.outcomes, test_ids)
     if not failing:

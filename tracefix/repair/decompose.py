@@ -65,7 +65,7 @@ def fix_decomposed(root: Path, config: Config, test_ids=(), *, fix_project: FixO
     if not failing:
         return fix_project(root, plain, test_ids, client=client, progress=progress)
     run = trace_tests(root, failing, files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args)
+                      pytest_args=config.pytest_args, python=config.python)
     info, why_not = decomposable(run.traces)
     if info is None:
         report = fix_project(root, plain, test_ids, client=client, progress=progress)

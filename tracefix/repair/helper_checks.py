@@ -186,13 +186,13 @@ def _index_of(nodeid: str) -> int | None:
 
 
 def stable_checks(root: Path, checks: tuple[HelperCheck, ...], *, test_timeout: float = 10.0,
-                  run_timeout: float = 300.0, pytest_args=()) -> tuple[HelperCheck, ...]:
+                  run_timeout: float = 300.0, pytest_args=(), python: str | None = None) -> tuple[HelperCheck, ...]:
     """The checks that pass against the unpatched code (run once, in a scratch copy)."""
     if not checks:
         return ()
     with scratch_copy(root) as scratch:
         rel = write_check_file(scratch, checks)
         run = run_tests(scratch, test_ids=[rel], test_timeout=test_timeout, run_timeout=run_timeout,
-                        pytest_args=pytest_args, in_place=True)
+                        pytest_args=pytest_args, python=python, in_place=True)
     passed = {_index_of(o.nodeid) for o in run.outcomes if o.outcome == "passed"}
     return tuple(c for i, c in enumerate(checks) if i in passed)

@@ -24,7 +24,8 @@ def retrace_candidate(root: Path, edited: dict[str, str], nodeid: str, function:
         write_edited(scratch, edited)
         try:
             run = trace_tests(scratch, [nodeid], functions=[function], test_timeout=settings.test_timeout,
-                              run_timeout=settings.run_timeout, pytest_args=settings.pytest_args)
+                              run_timeout=settings.run_timeout, pytest_args=settings.pytest_args,
+                              python=settings.python)
         except UserError:
             return None  # the candidate broke collection: the test result already says so
         for trace in run.traces:

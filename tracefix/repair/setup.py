@@ -20,7 +20,7 @@ def run_setup(root: Path, config: Config) -> tuple[list[str], dict[str, str], Te
     can refuse files that change meanwhile) and the test settings."""
     sources = source_files(root, list(config.include), list(config.exclude))
     return sources, snapshot_hashes(root, sources), TestSettings(config.test_timeout, config.run_timeout,
-                                                                 tuple(config.pytest_args))
+                                                                 tuple(config.pytest_args), config.python)
 
 
 def failing_tests(outcomes, test_ids=()) -> list[str]:
@@ -56,5 +56,5 @@ def located_start(root: Path, config: Config, test_ids=(), progress: Progress = 
     sources, hashes, settings = run_setup(root, config)
     progress("running the tests with per-test coverage")
     loc, coverage = locate_with_run(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                                    pytest_args=config.pytest_args)
+                                    pytest_args=config.pytest_args, python=config.python)
     return Start(root, sources, hashes, settings, loc, coverage, failing_tests(loc.outcomes, test_ids), started)

@@ -24,7 +24,7 @@ def located(root: Path, config: Config) -> tuple[Localization, RunResult]:
     """The configured `locate_with_run`: the coverage run's per-test lines pick the passing
     tests whose calls hierarchical debugging shows."""
     return locate_with_run(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                           pytest_args=config.pytest_args)
+                           pytest_args=config.pytest_args, python=config.python)
 
 
 class Plan:
@@ -52,7 +52,8 @@ class Plan:
             checks = checks_from(self.root, self._infos[function], self.hierarchy.passing_pairs(function))
             self._checks[function] = stable_checks(self.root, checks, test_timeout=self.config.test_timeout,
                                                    run_timeout=self.config.run_timeout,
-                                                   pytest_args=self.config.pytest_args)
+                                                   pytest_args=self.config.pytest_args,
+                                                   python=self.config.python)
         return self._checks[function]
 
 

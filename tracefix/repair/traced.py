@@ -60,7 +60,7 @@ def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | N
     progress(f"tracing {len(failing)} failing tests")
     run = trace_tests(root, failing, functions=[s.function for s in suspects[:SUSPECTS_TRACED]] or None,
                       files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args)
+                      pytest_args=config.pytest_args, python=config.python)
     traces = {t.nodeid: t for t in run.traces}
     targets = _targets(suspects, run.traces)
     if not targets:

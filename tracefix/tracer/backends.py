@@ -43,6 +43,10 @@ class Recording:
             gc.enable()
 
     @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
     def open_ended(self) -> bool:
         return self.backend.counts_elided is False
 

@@ -40,6 +40,21 @@ class CoverageSession:
             self.started = True
         self.collector.begin(nodeid)
 
+    def skip_files(self, paths) -> None:
+        self.collector.paths.skip(paths)
+
+    def stop_test(self) -> None:
+        if self.started:
+            self.collector.pause()
+
+    def pause(self) -> None:
+        if self.started:
+            self.collector.pause()
+
+    def resume(self) -> None:
+        if self.started:
+            self.collector.resume()
+
     def on_timeout(self, frame) -> None:
         """The lines run so far are read in end_test like any test's."""
         self.collector.timed_out()
@@ -53,13 +68,16 @@ class CoverageSession:
         return {"collector": self.collector.name}
 
 
-def check_collector(name: str | None) -> str | None:
-    """`name` when this Python can run that collector (None: the default), else a UserError
-    naming the option; checked in tracefix's process, before any test runs."""
+def check_collector(name: str | None, interpreter=None) -> str | None:
+    """`name` when the Python that runs the tests (`interpreter`, else this one) can run that
+    collector (None: the default), else a UserError naming the option; checked in tracefix's
+    process, before any test runs."""
     if name not in (None, "coverage", "monitoring"):
         raise UserError(f"unknown collector {name!r}: use coverage or monitoring")
-    if name == "monitoring" and not hasattr(sys, "monitoring"):
-        raise UserError(f"--collector monitoring needs Python 3.12+ (this is {sys.version.split()[0]})")
+    monitoring = interpreter.has_monitoring if interpreter is not None else hasattr(sys, "monitoring")
+    if name == "monitoring" and not monitoring:
+        version = interpreter.version if interpreter is not None else sys.version.split()[0]
+        raise UserError(f"--collector monitoring needs Python 3.12+ (the tests run on {version})")
     return name
 
 
@@ -80,6 +98,13 @@ class _Paths:
         self.root = root
         self.by_abs = {os.path.normcase(str(root / rel)): rel for rel in files}
         self._cache: dict[str, str | None] = {}
+
+    def skip(self, paths) -> None:
+        """Measure none of these files (the test modules pytest collected, conftest files)."""
+        for path in paths:
+            for spelling in (os.path.abspath(path), os.path.realpath(path)):
+                self.by_abs.pop(os.path.normcase(spelling), None)
+        self._cache.clear()
 
     def rel(self, filename: str) -> str | None:
         try:
@@ -142,11 +167,20 @@ class CoverageLines:
         self.context = nodeid
         self.cov.switch_context(nodeid)
 
+    def pause(self) -> None:
+        # Lines run now go to the unnamed context, which no test reads.
+        self.cov.switch_context("")
+
+    def resume(self) -> None:
+        if self.context:
+            self.cov.switch_context(self.context)
+
     def end(self, nodeid: str) -> dict[str, list[int]]:
         if self.interrupted:
             self.interrupted = False
             self._release_stale_lock()
         # Code that runs between tests (fixture teardown of a wider scope) goes to "".
+        self.context = None
         self.cov.switch_context("")
         data = self.cov.get_data()
         data.set_query_context(nodeid)
@@ -173,6 +207,7 @@ class MonitoringLines:
         self.hits: dict[str, set[int]] = {}
         # Keep instrumented code objects alive so their ids are never reused by others.
         self._instrumented: dict[int, object] = {}
+        self.paused = False
 
     def start(self) -> None:
         mon = self.mon
@@ -195,6 +230,8 @@ class MonitoringLines:
         return self.mon.DISABLE
 
     def _on_line(self, code, line):
+        if self.paused:
+            return None  # not DISABLE: the test itself may run this line later
         lines = self.hits.get(code.co_filename)
         if lines is None:
             lines = self.hits[code.co_filename] = set()
@@ -204,7 +241,14 @@ class MonitoringLines:
     def timed_out(self) -> None:
         """Nothing to repair: the callbacks take no lock."""
 
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
     def begin(self, nodeid: str) -> None:
+        self.paused = False
         self.hits = {}
         # Turns back on every line DISABLEd during the previous test (all tools': in a
         # coverage run no other tracefix tool is active).

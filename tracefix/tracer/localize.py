@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tracefix.tracer.cfg import functions_in, line_to_block
 from tracefix.tracer.coverage_session import check_collector
+from tracefix.tracer.interpreter import collector_for, described
 from tracefix.errors import UserError
 from tracefix.tracer.project import check_project, source_files
 from tracefix.tracer.records import FunctionInfo, to_json
@@ -320,7 +321,9 @@ def locate_with_run(root, *, test_ids=(), formula: str = "ochiai", test_timeout:
     root = check_project(Path(root))
     formula_named(formula)
     options = {"files": source_files(root)}
-    if check_collector(collector):
+    interpreter = described(python, "the python given") if python else None
+    collector = collector_for(interpreter, check_collector(collector, interpreter))
+    if collector:
         options["collector"] = collector
     started = time.perf_counter()
     run = run_tests(root, mode="coverage", test_ids=test_ids, options=options, test_timeout=test_timeout,

@@ -25,7 +25,16 @@ MAX_LONGREPR = 6000
 MAX_DEFERRALS = 100  # 10 ms each: a timeout is late by at most a second
 # Where tracefix's and coverage's code lives, as frames name it (the child imports tracefix
 # through a linked folder, see runner.child_command) and as it really is.
-_TOOL_PACKAGES = (Path(__import__("tracefix").__file__).parent, Path(__import__("coverage").__file__).parent)
+def _tool_packages() -> tuple[Path, ...]:
+    packages = [Path(__import__("tracefix").__file__).parent]
+    try:  # coverage.py is needed only by its collector: the project's interpreter may lack it
+        packages.append(Path(__import__("coverage").__file__).parent)
+    except ImportError:
+        pass
+    return tuple(packages)
+
+
+_TOOL_PACKAGES = _tool_packages()
 _TOOL_DIRS = tuple(dict.fromkeys(str(p) for d in _TOOL_PACKAGES for p in (d, d.resolve())))
 _TRACEFIX_CHECKOUT = _TOOL_PACKAGES[0].resolve().parent
 
@@ -63,7 +72,11 @@ class TestTimeout(BaseException):
 
 
 class NullSession:
+    def skip_files(self, paths) -> None: ...
     def begin_test(self, nodeid: str) -> None: ...
+    def stop_test(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
     def end_test(self, nodeid: str, outcome: dict) -> dict | None: return None
     def on_timeout(self, frame) -> None: ...
     def close(self) -> dict: return {}
@@ -104,6 +117,8 @@ class OutcomePlugin:
     def pytest_collection_finish(self, session) -> None:
         # The runner restarts a crashed child with the tests it had not run yet.
         (self.current_path.parent / "collected.json").write_text(json.dumps([i.nodeid for i in session.items]))
+        self.session.skip_files(test_code_files(session))
+        _quiet_assertion_reprs(self.session)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -111,7 +126,6 @@ class OutcomePlugin:
         self._outcome = {"nodeid": item.nodeid, "outcome": "passed", "message": "", "longrepr": "",
                          "frames": [], "duration": 0.0}
         started = time.perf_counter()
-        self.session.begin_test(item.nodeid)
         previous = self._arm_timeout()
         try:
             yield
@@ -126,6 +140,16 @@ class OutcomePlugin:
             line = dict(self._outcome, **({"session": extra} if extra is not None else {}))
             self.out.write(json.dumps(line) + "\n")
             self.out.flush()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        # Only the test function's own run is evidence: fixtures' setup and teardown, and the
+        # report pytest builds afterwards (reprs of the values compared), are not.
+        self.session.begin_test(item.nodeid)
+        try:
+            yield
+        finally:
+            self.session.stop_test()
 
     def _arm_timeout(self):
         self._deferrals = 0
@@ -212,6 +236,48 @@ class OutcomePlugin:
         if report.failed:
             text = str(report.longrepr)
             self.collection_errors.append(f"{report.nodeid or '.'}: {_last_error_line(text)}")
+
+
+def test_code_files(session) -> list[str]:
+    """Absolute paths of what pytest collected as test modules, and of the conftest files it
+    loaded: whatever `python_files` says, test code is never a suspect nor recorded."""
+    files = {getattr(getattr(item, "module", None), "__file__", None) for item in session.items}
+    for plugin in session.config.pluginmanager.get_plugins():
+        path = getattr(plugin, "__file__", None)
+        if isinstance(path, str) and os.path.basename(path) == "conftest.py":
+            files.add(path)
+    return sorted(f for f in files if isinstance(f, str))
+
+
+# The helpers a rewritten `assert` calls to build its failure message: they call the
+# compared values' __repr__ (and __eq__ for diffs), which is pytest's doing, not the test's.
+_ASSERTION_HELPERS = ("_saferepr", "_call_reprcompare", "_format_assertmsg")
+
+
+def _quiet_assertion_reprs(session) -> None:
+    """Pause the session while pytest's assertion rewriting builds a message. Rewritten
+    modules look the helpers up on `_pytest.assertion.rewrite` at each call, so a wrapper
+    set there is the one they call."""
+    try:
+        from _pytest.assertion import rewrite
+    except ImportError:
+        return
+    for name in _ASSERTION_HELPERS:
+        helper = getattr(rewrite, name, None)
+        if helper is not None:  # a second session in one process wraps the original again
+            rewrite.__dict__[name] = _paused_while(getattr(helper, "__wrapped__", helper), session)
+
+
+def _paused_while(helper, session):
+    def quiet(*args, **kwargs):
+        session.pause()
+        try:
+            return helper(*args, **kwargs)
+        finally:
+            session.resume()
+
+    quiet.__wrapped__ = helper
+    return quiet
 
 
 def _last_error_line(text: str) -> str:

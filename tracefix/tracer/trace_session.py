@@ -34,12 +34,31 @@ class TraceSession:
         self.backend = options.get("backend")
         self.recording = None
 
+    def skip_files(self, paths) -> None:
+        """Record no function of the collected test modules nor of conftest files."""
+        skipped = set()
+        for path in paths:
+            for spelling in (Path(path).absolute(), Path(path).resolve()):
+                try:
+                    skipped.add(spelling.relative_to(self.root).as_posix())
+                except ValueError:
+                    pass
+        self.functions = [f for f in self.functions if f.path not in skipped]
+
+    def stop_test(self) -> None:
+        if self.recording is not None:
+            self.recording.stop()
+
+    def pause(self) -> None: ...  # a recording cannot be resumed mid-call; only coverage pauses
+
+    def resume(self) -> None: ...
+
     def begin_test(self, nodeid: str) -> None:
         recorder = Recorder(self.functions, self.root, **self.bounds)
         self.recording = start_recording(recorder, self.backend)
 
     def on_timeout(self, frame) -> None:
-        if self.recording is not None:
+        if self.recording is not None and self.recording.running:
             self.recording.stop()
             self.recording.recorder.stop_in(frame)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
 from tracefix.tracer.backends import backend_name
+from tracefix.tracer.interpreter import described
 from tracefix.tracer.localize import locate
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
 
@@ -32,33 +33,42 @@ SUSPECTS_TRACED = 10  # functions recorded in full by default: the top of the ra
 def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, files: list[str] | None = None,
                 test_timeout: float = 10.0, run_timeout: float = 300.0, pytest_args=(), bounds: dict | None = None,
                 backend: str | None = None, baseline: RunResult | None = None,
-                suspects: int | None = None) -> TraceRun:
+                suspects: int | None = None, python: str | None = None) -> TraceRun:
     """Record the failing tests (or the named ones). `functions` limits recording to those keys;
     `suspects` = N ranks the code first and records only the top N suspect functions."""
     root = Path(root).resolve()
     warnings: list[str] = []
+    interpreter = described(python, "the python given") if python else None
+    version = interpreter.version if interpreter else sys.version.split()[0]
+    if suspects and interpreter and not (interpreter.has_coverage or interpreter.has_monitoring):
+        # No collector to rank with there: record every project function instead.
+        warnings.append(f"coverage.py is not installed in {interpreter.path}: no ranking first, every "
+                        "project function recorded")
+        suspects = None
     if test_ids:
         targets = list(test_ids)
         outcomes: tuple[TestOutcome, ...] = ()
     elif suspects:
         # The ranking comes first: only the top suspects are recorded in full, which is what
         # keeps recording cheap on a large suite.
-        loc = locate(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
+        loc = locate(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args,
+                     python=python)
         outcomes = loc.outcomes
         targets = [o.nodeid for o in outcomes if o.bad]
         warnings.extend(loc.warnings)
         if not targets:
-            return TraceRun(str(root), backend or backend_name(), sys.version.split()[0], outcomes, (), tuple(warnings))
+            return TraceRun(str(root), backend or backend_name(), version, outcomes, (), tuple(warnings))
         functions = [s.function for s in loc.functions if s.function][:suspects] or None
     else:
-        first = baseline or run_tests(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args)
+        first = baseline or run_tests(root, test_timeout=test_timeout, run_timeout=run_timeout,
+                                      pytest_args=pytest_args, python=python)
         check_usable(first, root=root)
         outcomes = first.outcomes
         targets = [o.nodeid for o in first.failing]
         if first.collection_errors:
             warnings.extend(f"collection error: {e}" for e in first.collection_errors)
         if not targets:
-            return TraceRun(str(root), backend or backend_name(), sys.version.split()[0], outcomes, (), tuple(warnings))
+            return TraceRun(str(root), backend or backend_name(), version, outcomes, (), tuple(warnings))
     options = dict(bounds or {})
     if functions:
         options["functions"] = list(functions)
@@ -67,7 +77,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     if backend:
         options["backend"] = backend
     run = run_tests(root, mode="trace", test_ids=targets, options=options, test_timeout=test_timeout,
-                    run_timeout=run_timeout, pytest_args=pytest_args)
+                    run_timeout=run_timeout, pytest_args=pytest_args, python=python)
     check_usable(run, test_ids, root)
     if run.crashed:
         warnings.append(run.crashed)
@@ -86,7 +96,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{n}: stopped after {test_timeout:g}s (infinite loop or recursion?)" for n in timed_out)
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
-    return TraceRun(str(root), options.get("backend") or backend_name(), sys.version.split()[0], outcomes,
+    return TraceRun(str(root), options.get("backend") or backend_name(), version, outcomes,
                     tuple(traces), tuple(warnings))
 
 
