@@ -27,12 +27,10 @@ from tracefix.repair.diff import unified_diff
 from tracefix.repair.patch import PatchError, apply_edits_in_memory
 from tracefix.repair.records import Candidate, FixReport, Judgment, Progress, since
 from tracefix.repair.retrace import retrace_candidate
-from tracefix.repair.setup import located_start
-from tracefix.repair.strategy import plan_repair
+from tracefix.repair.setup import Start
+from tracefix.repair.plan import plan_repair
 from tracefix.repair.validate import Outcome, validate
-from tracefix.tracer.localize import Suspect
 from tracefix.tracer.records import FunctionInfo, TestTrace
-from tracefix.tracer.tracing import SUSPECTS_TRACED, trace_tests
 
 ATTEMPTS_PER_TARGET = 2
 OTHER_FAILURES = 2  # failing tests shown besides the traced one
@@ -40,29 +38,37 @@ VERDICT_TOKENS = (40, 50)  # answer limit for a verdict list: fixed part, per bl
 
 
 class FixOne(Protocol):
-    """What the staged and decomposing runs call for each inner repair: `repair.fix.fix_project`."""
+    """What the decomposing run calls for each inner repair: `repair.fix.fix_project`."""
 
     def __call__(self, root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
                  progress: Progress = ...) -> FixReport: ...
 
 
-def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
-                progress: Progress = lambda _msg: None) -> FixReport:
-    start = located_start(root, config, test_ids, progress)
+class Traced:
+    """`--strategy flat | hierarchical | auto`: the block trace and the model's verdicts drive each fix."""
+
+    uses_model = True
+    located = True
+
+    def __init__(self, name: str = "auto") -> None:
+        self.name = name
+
+    def repair(self, start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
+        return fix_traced(start, replace(config, strategy=self.name), client, progress)
+
+
+def fix_traced(start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
     if not start.failing:
         return start.nothing_failing()
     root, sources, hashes, settings = start.root, start.sources, start.hashes, start.settings
     loc, coverage, failing, started = start.loc, start.coverage, start.failing, start.started
 
     client = client or LLMClient(config)
-    editable = set(sources)
-    suspects = tuple(s for s in loc.functions if s.path in editable and s.function)
+    suspects = start.suspects
     progress(f"tracing {len(failing)} failing tests")
-    run = trace_tests(root, failing, functions=[s.function for s in suspects[:SUSPECTS_TRACED]] or None,
-                      files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args, python=config.python)
+    run = start.trace_run(config)
     traces = {t.nodeid: t for t in run.traces}
-    targets = _targets(suspects, run.traces)
+    targets = start.targets(config)
     if not targets:
         return FixReport("no_fix", str(root), tuple(failing), suspects, (), (), "", usage=client.usage,
                          seconds=since(started), warnings=(*loc.warnings, "the failing tests run no function "
@@ -137,21 +143,6 @@ def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: di
     others = [o for o in outcomes if o.bad and o.nodeid != nodeid and o.nodeid in traces
               and any(c.function == function for c in traces[o.nodeid].calls)]
     return tuple(failure_context(root, o.nodeid, o.message, "") for o in others[:limit])
-
-
-def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
-    """(function, failing test that ran it) in suspiciousness order, each function once."""
-    ran: dict[str, tuple[FunctionInfo, str]] = {}
-    for trace in traces:
-        if trace.outcome == "passed":
-            continue
-        infos = {f.key: f for f in trace.functions}
-        for call in trace.calls:
-            if call.function in infos and call.function not in ran and call.visits:
-                ran[call.function] = (infos[call.function], trace.nodeid)
-    ordered = [ran[s.function] for s in suspects if s.function in ran]
-    ordered += [v for k, v in ran.items() if all(k != s.function for s in suspects)]
-    return ordered
 
 
 def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
