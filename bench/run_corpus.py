@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -53,6 +54,8 @@ from tracefix.tracer.runner import run_tests  # noqa: E402
 STRATEGIES = ("baseline", "flat", "hierarchical")  # the default comparison
 # Any strategy or portfolio `tracefix fix --strategy` takes; "a+b" is the staged run "a,b".
 KNOWN = (*config_strategies, *PORTFOLIOS)
+COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                        capture_output=True, text=True).stdout.strip()  # the code a row was measured on
 MAX_ERRORS_IN_A_ROW = 3  # then the model is down, not unlucky: stop rather than fill the results with errors
 
 
@@ -98,7 +101,7 @@ def run_record(record: dict, strategies: list[str], config: Config, work: Path, 
     visible = write_visible(record, work / "visible" / _slug(record["id"]))
     before = run_tests(visible, test_timeout=config.test_timeout, run_timeout=config.run_timeout)
     base = {"id": record["id"], "source": record.get("source", ""), "model": config.model,
-            "max_iters": config.max_iters, "python": sys.version.split()[0],
+            "max_iters": config.max_iters, "python": sys.version.split()[0], "commit": COMMIT,
             **({"seed": config.seed} if config.seed is not None else {})}
     todo = [s for s in strategies if (record["id"], s) not in done]
     if not any(o.bad for o in before.outcomes):
