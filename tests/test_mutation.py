@@ -245,3 +245,10 @@ def test_a_candidate_that_spoils_a_parametrized_input_does_not_spoil_the_next(tm
         original = worker.try_candidate("sorter.py", "first", "def first(xs):\n    return xs[0]\n", 1)
     assert not spoiler.all_passed
     assert original.all_passed
+
+
+def test_an_edit_that_leaves_an_identity_is_written_as_a_person_would():
+    text = "def mean(values):\n    return sum(values) / (len(values) + 1)\n"
+    edits = [m.function_source for m in mutants_of(text, "m.py", "mean", [2])]
+    assert any("/ len(values)\n" in e for e in edits)
+    assert not any("* 1)" in e or "+ 0)" in e or "- 0)" in e for e in edits)
