@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from tracefix.tracer.selection import SNAPSHOT_BUDGET
 
 
 def test_version_and_help():
@@ -256,7 +257,7 @@ def test_a_culprit_ranked_past_ten_is_recorded(tmp_path):
     data = json.loads(run_cli("trace", str(root), "--format", "json").stdout)
     assert "pipe/steps.py::scale" in _recorded(data) and len(_recorded(data)) == 13
     assert data["tests"][0]["unrecorded"] == []
-    assert data["selection"] == {"by": "ranking", "suspects": None, "max_snapshots": 400, "include": None}
+    assert data["selection"] == {"by": "ranking", "suspects": None, "max_snapshots": SNAPSHOT_BUDGET, "include": None}
     text = run_cli("trace", str(root)).stdout
     assert "scale(x=200) -> 402" in text and "not recorded" not in text
 

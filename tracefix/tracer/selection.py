@@ -28,9 +28,10 @@ from tracefix.tracer.runner import RunResult
 # bound decides what a trace shows. 50 is five times the count that used to drop an 11th
 # function the failing test ran.
 FUNCTIONS_RECORDED = 50
-# Per test. A snapshot prints as one to three lines of the text view (the block's source
-# beside its state), so this keeps one test's trace in the hundreds of lines, not thousands.
-SNAPSHOT_BUDGET = 400
+# Per test: room for ten functions called ten times each (what the old count of 10 recorded on
+# such a test). The text view shows about 0.8 lines per snapshot (it prints at most six calls
+# per function; bench/trace_selection.py, syn30hot): about 800 lines of one test there.
+SNAPSHOT_BUDGET = 1000
 
 
 @dataclass(frozen=True)
