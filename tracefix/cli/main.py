@@ -233,7 +233,7 @@ def _unrecorded_note(run) -> tuple[str, list[str]] | None:
     def why(u) -> str:
         rank = f"rank {u.rank}" if u.rank is not None else "no failing test ran it"
         if u.reason == "snapshots":
-            return f"{rank}; {u.snapshots} snapshots, over the {chosen.max_snapshots} per test"
+            return f"{rank}; its {u.snapshots} snapshots did not fit in the {chosen.max_snapshots} per test"
         return f"{rank}; past the {chosen.suspects or FUNCTIONS_RECORDED} functions recorded"
 
     include = f"{chosen.include} records them in full, " if chosen.include else ""

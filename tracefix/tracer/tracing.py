@@ -125,16 +125,16 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
     return TraceRun(str(root), options.get("backend") or backend_name(), version, outcomes,
-                    tuple(traces), tuple(warnings), chosen(selection, traces, functions, suspects, max_snapshots))
+                    tuple(traces), tuple(warnings), chosen(selection, traces, functions))
 
 
-def chosen(selection: Selection | None, traces, functions, suspects, max_snapshots) -> TraceSelection:
+def chosen(selection: Selection | None, traces, functions) -> TraceSelection:
     """How the run chose what to record, for its readers."""
-    if selection is not None:
-        by = "suspects" if selection.suspects else "ranking"
-        return TraceSelection(by, selection.suspects, None if selection.suspects else max_snapshots,
-                              selection.include(traces))
-    return TraceSelection("given" if functions else "all")
+    if selection is None:
+        return TraceSelection("given" if functions else "all")
+    if selection.suspects:
+        return TraceSelection("suspects", selection.suspects, None, selection.include(traces))
+    return TraceSelection("ranking", None, selection.max_snapshots, selection.include(traces))
 
 
 def trace_run_json(run: TraceRun) -> dict:
