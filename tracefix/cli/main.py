@@ -20,6 +20,7 @@ from tracefix.config import needs_model
 from tracefix.errors import InternalSignal, UserError
 from tracefix.tracer.coverage_session import check_collector
 from tracefix.tracer.project import invocation
+from tracefix.tracer.selection import SNAPSHOT_BUDGET
 from tracefix.tracer.tracing import SUSPECTS_TRACED
 
 
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+UNRECORDED_SHOWN = 10  # functions named in the text trace's "not recorded" lines; JSON has them all
 
 
 def _stdout() -> Console:
@@ -153,7 +155,7 @@ PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests 
 def trace(
     path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
-    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.1) or diagnostics "
                             "(path:line:col: severity: message lines)."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -162,8 +164,12 @@ def trace(
     max_visits: int = typer.Option(5, help="Visits recorded per block per call (later ones are elided)."),
     max_calls: int = typer.Option(20, help="Calls recorded in full per function per test."),
     backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
-    suspects: int = typer.Option(SUSPECTS_TRACED, help="Rank the code first and record only the top N suspect functions "
-                                          "(0: record every project function)."),
+    suspects: Optional[int] = typer.Option(None, help="Record the N most suspicious functions the traced tests ran, "
+                                           "whatever their size (0: every project function; default: as many "
+                                           "as fit in --max-snapshots)."),
+    max_snapshots: int = typer.Option(SNAPSHOT_BUDGET, min=1, help="Snapshots (calls and block visits) per test: "
+                                      "the functions the traced tests ran are recorded, most suspicious first, "
+                                      "while they fit; the others are named."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
@@ -176,7 +182,8 @@ def trace(
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, test_ids or (), test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                           pytest_args=config.pytest_args, bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
-                          suspects=suspects or None, python=config.python)
+                          suspects=suspects or None, max_snapshots=max_snapshots if suspects is None else None,
+                          python=config.python)
     if fmt == "json":
         typer.echo(json.dumps(dict(trace_run_json(run), interpreter=interpreter.to_json()), indent=1))
     elif fmt == "diagnostics":
@@ -200,9 +207,39 @@ def _print_trace_run(run, root_dir: Path) -> None:
         out.print()
     for warning in run.warnings:
         _stderr().print(f"warning: {warning}", style="yellow")
+    note = _unrecorded_note(run)
+    if note:
+        header, items = note
+        out.print(header + ":", markup=False, soft_wrap=True)
+        for item in items[:UNRECORDED_SHOWN]:
+            out.print(f"  {item}", markup=False, soft_wrap=True)
+        if len(items) > UNRECORDED_SHOWN:
+            out.print(f"  ... and {len(items) - UNRECORDED_SHOWN} more (--format json lists them)", markup=False)
     if run.traces:
         failing = len([t for t in run.traces if t.outcome != "passed"])
         out.print(f"{failing} failing of {len(run.outcomes)} tests traced with {run.backend} on Python {run.python}")
+
+
+def _unrecorded_note(run) -> tuple[str, list[str]] | None:
+    """A header and one line per function that the traced tests ran and the trace leaves out
+    (most suspicious first), the header naming the flag that records them; None when none is."""
+    from tracefix.tracer.selection import FUNCTIONS_RECORDED
+
+    left = run.unrecorded()
+    if not left:
+        return None
+    chosen = run.selection
+
+    def why(u) -> str:
+        rank = f"rank {u.rank}" if u.rank is not None else "no failing test ran it"
+        if u.reason == "snapshots":
+            return f"{rank}; its {u.snapshots} snapshots did not fit in the {chosen.max_snapshots} per test"
+        return f"{rank}; past the {chosen.suspects or FUNCTIONS_RECORDED} functions recorded"
+
+    include = f"{chosen.include} records them in full, " if chosen.include else ""
+    header = (f"not recorded: {len(left)} functions the traced tests ran "
+              f"({include}--suspects 0 every project function)")
+    return header, [f"{u.function}  ({why(u)})" for u in left]
 
 
 @app.command()
@@ -450,6 +487,10 @@ def _print_trace_diagnostics(run, root_dir: Path) -> None:
     err = _stderr()
     for warning in run.warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
+    note = _unrecorded_note(run)
+    if note:
+        err.print(f"note: {note[0]}: {', '.join(i.split('  ')[0] for i in note[1][:UNRECORDED_SHOWN])}"
+                  f"{' ...' if len(note[1]) > UNRECORDED_SHOWN else ''}", markup=False)
 
 
 @app.command("config")

@@ -29,13 +29,14 @@ from tracefix.tracer.snapshot import summarize, summarize_exception, summarize_l
 class Target:
     """A function the recorder watches, with its line -> block map."""
 
-    __slots__ = ("info", "line_block", "n_calls", "light_tail")
+    __slots__ = ("info", "line_block", "n_calls", "light_tail", "dropped")
 
     def __init__(self, info: FunctionInfo) -> None:
         self.info = info
         self.line_block = {line: b.index for b in info.blocks for line in b.lines}
         self.n_calls = 0
         self.light_tail: deque[Call] = deque()
+        self.dropped = 0
 
 
 class Call:
@@ -189,6 +190,7 @@ class Recorder:
         if not full:
             if self.light_calls >= self.max_total_calls:
                 self.dropped += 1
+                target.dropped += 1
                 return None
             self.light_calls += 1
         call = Call(self, target, self.next_id, self._caller_of(frame), frame, full)
@@ -213,6 +215,7 @@ class Recorder:
         if len(tail) > self.max_calls:
             tail.popleft()
             self.dropped += 1
+            call.target.dropped += 1
 
     def _caller_of(self, frame) -> Call | None:
         back = frame.f_back
@@ -242,6 +245,10 @@ class Recorder:
             calls.extend(target.light_tail)
         calls.sort(key=lambda c: c.id)
         return [c.record(elided_open_ended) for c in calls], self.dropped
+
+    def dropped_by_function(self) -> dict[str, int]:
+        """FunctionInfo key -> calls of it past the bounds (the parts of `dropped`)."""
+        return {t.info.key: t.dropped for t in self._by_location.values() if t.dropped}
 
     def used_functions(self) -> list[FunctionInfo]:
         keys = {c.target.info.key for c in self.done}
