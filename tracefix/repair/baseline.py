@@ -81,9 +81,10 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
                 result = validate(root, edited, run.outcomes, failing, settings)
                 candidates.append(Candidate(iteration, path, code, result))
                 if result.accepted:
+                    diff = unified_diff(root, edited)  # before --apply writes the files: after, they equal the edit
                     applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty)) if config.apply else ()
                     return FixReport("fixed", str(root), tuple(failing), (), (), tuple(candidates),
-                                     unified_diff(root, edited), edited, applied, client.usage, since(started),
+                                     diff, edited, applied, client.usage, since(started),
                                      outcomes=run.outcomes)
                 previous.append((code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
     except BudgetExhausted as exc:  # a spent budget ends the run with what it has
