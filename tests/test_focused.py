@@ -119,3 +119,12 @@ def test_a_spent_token_budget_validates_what_it_paid_for_and_stops(fixture_copy,
     report = fix_project(root, config(tmp_path, GOOD_MEAN, GOOD_MEAN, GOOD_MEAN, budget_tokens=1))
     assert len(requests(tmp_path)) == 1  # the budget is checked before each request
     assert report.status == "fixed" and "+    return total / len(values)" in report.diff
+
+
+def test_apply_writes_the_fix_and_the_diff_still_shows_it(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    report = fix_project(root, config(tmp_path, GOOD_MEAN, GOOD_MEAN, GOOD_MEAN, max_iters=1, apply=True,
+                                      allow_dirty=True))
+    assert report.status == "fixed" and report.applied == ("stats/summary.py",)
+    assert "+    return total / len(values)" in report.diff  # taken before the files were written
+    assert "return total / len(values)" in (root / "stats/summary.py").read_text()

@@ -175,6 +175,15 @@ def test_mutation_fixes_the_off_by_one_fixture_without_a_model_and_leaves_the_tr
     assert _hashes(root) == before
 
 
+def test_apply_still_reports_the_diff_it_wrote(fixture_copy):
+    # The diff is taken against the files as they were: after --apply they equal the edit.
+    root = fixture_copy("offbyone")
+    report = fix_project(root, Config(strategy="mutation", test_timeout=2, apply=True, allow_dirty=True))
+    assert report.status == "fixed" and report.applied == ("window/moving.py",)
+    assert "+    for start in range(len(values) - width + 1):  # one window short\n" in report.diff
+    assert (root / "window/moving.py").read_text() == report.edited["window/moving.py"]
+
+
 def test_a_looping_fixture_is_fixed_past_mutants_that_loop(fixture_copy):
     root = fixture_copy("search")
     report = fix_by_mutation(root, Config(test_timeout=1))

@@ -248,7 +248,8 @@ def locate(
     test_ids: Optional[List[str]] = typer.Argument(
         None, help="pytest node ids or files to run (default: the whole suite; passing tests sharpen the ranking)."),
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
-    fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
+    fmt: str = typer.Option("text", "--format", help="text, json, diagnostics (path:line:col: severity: message) "
+                            "or sarif (SARIF 2.1.0, for GitHub code scanning)."),
     formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -261,7 +262,7 @@ def locate(
     """Rank functions, blocks and lines by how strongly the failing tests point at them."""
     from tracefix.tracer.localize import locate as locate_
 
-    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     check_collector(collector, _NoVersionCheck)
     root_dir, test_ids = invocation(path, test_ids)
     config, interpreter = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout}, python)
@@ -279,6 +280,10 @@ def locate(
 
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes, suspects=shown.lines,
                                                      formula=loc.formula)))
+    elif fmt == "sarif":
+        from tracefix.cli.sarif import dumps, locate_log
+
+        sys.stdout.write(dumps(locate_log(root_dir, shown, _installed_version())))
     else:
         _print_localization(shown)
     for warning in loc.warnings:
@@ -366,14 +371,15 @@ def fix(
     budget_usd: Optional[float] = typer.Option(None, help="USD for the whole run (cost_budget)."),
     budget_seconds: Optional[float] = typer.Option(None, help="Wall seconds for the whole run's model stages."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
-    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
+    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story), diagnostics "
+                            "or sarif (SARIF 2.1.0; a validated fix as the result's fixes)."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
     from tracefix.config import load_config
     from tracefix.repair.fix import fix_project
 
-    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     root_dir, test_ids = invocation(path, test_ids)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
              "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
@@ -401,6 +407,12 @@ def fix(
         fixed = [c.function for c in report.candidates if c.outcome and c.outcome.accepted][-1:]
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=report.outcomes, fixed=fixed,
                                                      edited=report.edited)))
+    elif fmt == "sarif":
+        from tracefix.cli.sarif import dumps, fix_log
+
+        sys.stdout.write(dumps(fix_log(root_dir, report, _installed_version())))
+        for warning in report.warnings:
+            err.print(f"warning: {warning}", style="yellow", markup=False)
     else:
         _print_fix_report(report, err)
     raise typer.Exit(EXIT_OK if report.status in ("fixed", "nothing_failing") else EXIT_FAILURES)

@@ -82,9 +82,10 @@ def fix_baseline(start: Start, config: Config, client: LLMClient | None, progres
                 result = validate(root, edited, start.outcomes, failing, settings)
                 candidates.append(Candidate(iteration, path, code, result))
                 if result.accepted:
+                    diff = unified_diff(root, edited)  # before --apply writes the files: after, they equal the edit
                     applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty)) if config.apply else ()
                     return FixReport("fixed", str(root), tuple(failing), (), (), tuple(candidates),
-                                     unified_diff(root, edited), edited, applied, client.usage, since(started),
+                                     diff, edited, applied, client.usage, since(started),
                                      outcomes=start.outcomes)
                 previous.append((code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
     except BudgetExhausted as exc:  # a spent budget ends the run with what it has

@@ -92,8 +92,9 @@ def fix_focused(start: Start, config: Config, client: LLMClient | None, progress
         candidates += tried
         if winner is not None:
             edited = apply_edits_in_memory(root, info, winner.code)
+            diff = unified_diff(root, edited)  # before --apply writes the files it compares with
             applied = tuple(apply_patch(root, edited, start.hashes, config.allow_dirty)) if config.apply else ()
-            return _report(start, client, "fixed", candidates, edited=edited, applied=applied)
+            return _report(start, client, "fixed", candidates, edited=edited, diff=diff, applied=applied)
         rejected = [c for c in tried if c.outcome is not None]
         if rejected:
             best = min(rejected, key=lambda c: (len(c.outcome.still_failing), len(c.outcome.broken),
@@ -171,7 +172,7 @@ def _change_size(original: str, code: str) -> int:
 
 
 def _report(start: Start, client: LLMClient, status: str, candidates: list[Candidate], *, edited=None,
-            applied=(), warnings=(), stopped_by: str = "") -> FixReport:
+            diff: str = "", applied=(), warnings=(), stopped_by: str = "") -> FixReport:
     return FixReport(status, str(start.root), tuple(start.failing), start.suspects, (), tuple(candidates),
-                     unified_diff(start.root, edited) if edited else "", edited or {}, tuple(applied), client.usage,
+                     diff, edited or {}, tuple(applied), client.usage,
                      since(start.started), (*start.warnings, *warnings), start.outcomes, stopped_by=stopped_by)

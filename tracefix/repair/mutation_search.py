@@ -182,11 +182,12 @@ def mutation_report(start: Start, config: Config, *, progress: Progress = lambda
         return FixReport("no_fix", str(root), tuple(failing), loc.functions, (), result.candidates, "",
                          usage=None, seconds=since(started), warnings=(*loc.warnings, summary),
                          outcomes=loc.outcomes), result
+    diff = unified_diff(root, result.edited)  # before --apply writes the files: after, they equal the edit
     applied: tuple[str, ...] = ()
     if config.apply:
         applied = tuple(apply_patch(root, result.edited, hashes, config.allow_dirty))
     return FixReport("fixed", str(root), tuple(failing), loc.functions, (), result.candidates,
-                     unified_diff(root, result.edited), result.edited, applied, None, since(started),
+                     diff, result.edited, applied, None, since(started),
                      (*loc.warnings, f"{NOTE}: {result.winner}", summary), loc.outcomes), result
 
 
