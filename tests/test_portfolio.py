@@ -12,18 +12,10 @@ from tracefix.errors import UserError
 from tracefix.repair.fix import fix_project, strategies_for
 
 from test_fix import GOOD_MEAN
+from test_stages import config, purposes
 
 WRONG_MEAN = GOOD_MEAN.replace("len(values)\n", "(len(values) - 1)\n")
 VERDICTS = json.dumps([{"block": 3, "correct": False, "explanation": "divides by one too many"}])
-
-
-def config(tmp_path, *answers: str, **overrides) -> Config:
-    return Config(model="openai/mock-model", cache_dir=None, log_path=tmp_path / "log.jsonl",
-                  mock_responses=answers, **overrides)
-
-
-def purposes(tmp_path) -> list[str]:
-    return [json.loads(line)["purpose"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
 
 
 def counting(monkeypatch, name: str) -> list:

@@ -19,13 +19,12 @@ import difflib
 from collections import Counter
 
 from tracefix.config import Config
-from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate, check_rewrite, function_from
 from tracefix.debugger.llm import BudgetExhausted, LLMClient, count_tokens
 from tracefix.debugger.prompts import failure_context, focused_messages, function_source
 from tracefix.repair.apply import apply_patch
-from tracefix.repair.asking import complete_with_code
+from tracefix.repair.asking import complete_with_code, usable_function
 from tracefix.repair.diff import unified_diff
-from tracefix.repair.patch import PatchError, apply_edits_in_memory
+from tracefix.repair.patch import apply_edits_in_memory
 from tracefix.repair.records import Candidate, FixReport, Progress, since
 from tracefix.repair.setup import Start
 from tracefix.repair.validate import validate
@@ -82,11 +81,11 @@ def fix_focused(start: Start, config: Config, client: LLMClient | None, progress
             except BudgetExhausted as exc:  # validate what the budget paid for, then stop
                 stopped_by, stop_note = exc.budget, str(exc)
                 break
-            usable = _usable(start, info, text, code)
-            if isinstance(usable, Candidate):
-                candidates.append(Candidate(round_, info.key, usable.code, None, rejected=usable.rejected))
+            shown, why = usable_function(root, info, text, code)
+            if why:
+                candidates.append(Candidate(round_, info.key, shown, None, rejected=why))
             else:
-                codes.append(usable)
+                codes.append(shown)
         progress(f"round {round_}: validating {len(set(map(_normalized, codes)))} distinct candidates")
         winner, tried = _best_of(start, info, codes, round_)
         candidates += tried
@@ -115,24 +114,6 @@ def marked_lines(start: Start, info: FunctionInfo) -> list[int]:
              if s.function == info.key and s.failing_covering]
     lowest = min((s.score for s in lines), default=0.0)
     return [s.line for s in lines if s.score > lowest][:MARKED_LINES]
-
-
-def _usable(start: Start, info: FunctionInfo, text: str, code) -> str | Candidate:
-    """The answer's function if it can be tried, else a rejected Candidate saying why."""
-    original = function_source(start.root, info)
-    try:
-        if isinstance(code, MalformedAnswer):
-            raise code
-        node = function_from(code, info.qualname)
-        if node is None:
-            raise RejectedCandidate(f"the answer has no function named {info.name}")
-        check_rewrite(original, code, info.qualname)
-        if _normalized(ast.unparse(node)) == _normalized(original):
-            raise RejectedCandidate("the answer repeats the original code unchanged")
-        apply_edits_in_memory(start.root, info, code)  # patchable at all?
-    except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
-        return Candidate(0, info.key, code if isinstance(code, str) else text.strip()[:2000], None, rejected=str(exc))
-    return code
 
 
 def _best_of(start: Start, info: FunctionInfo, codes: list[str], round_: int) -> tuple[Candidate | None, list[Candidate]]:

@@ -11,20 +11,19 @@ after the last one the first again, until `max_iters` is spent.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from tracefix.config import Config
-from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate, check_rewrite, function_from, parse_verdicts
+from tracefix.debugger.answers import MalformedAnswer, parse_verdicts
 from tracefix.debugger.llm import BudgetExhausted, LLMClient, count_tokens
 from tracefix.debugger.prompts import (FailureContext, calls_worth_showing, failure_context, fix_messages,
-                                       function_source, verdict_messages)
+                                       verdict_messages)
 from tracefix.repair.apply import apply_patch
-from tracefix.repair.asking import RETRY_TEMPERATURE, complete_with_code
+from tracefix.repair.asking import RETRY_TEMPERATURE, complete_with_code, usable_function
 from tracefix.repair.diff import unified_diff
-from tracefix.repair.patch import PatchError, apply_edits_in_memory
+from tracefix.repair.patch import apply_edits_in_memory
 from tracefix.repair.records import Candidate, FixReport, Judgment, Progress, since
 from tracefix.repair.retrace import retrace_candidate
 from tracefix.repair.setup import Start
@@ -177,34 +176,10 @@ def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTra
     temperature = config.temperature if first else max(config.temperature, RETRY_TEMPERATURE)
     text, code = complete_with_code(client, messages, f"the complete corrected function `{info.name}`",
                                     variant=variant + 10 * (iteration - 1), temperature=temperature)
-    original = function_source(root, info)
-    try:
-        if isinstance(code, MalformedAnswer):
-            raise code
-        node = function_from(code, info.qualname)
-        if node is None:
-            raise RejectedCandidate(f"the answer has no function named {info.name}")
-        check_rewrite(original, code, info.qualname)
-        if _same_code(original, ast_source(node)):
-            raise RejectedCandidate("the answer repeats the original code unchanged")
-        apply_edits_in_memory(root, info, code)  # patchable at all?
-    except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
-        # The code, when the answer had some: the next prompt shows it inside a code fence.
-        shown = code if isinstance(code, str) else text.strip()[:2000]
-        return Candidate(iteration, info.key, shown, None, rejected=str(exc))
-    return Candidate(iteration, info.key, code, Outcome(False, (), (), (), "not yet run"))
-
-
-def ast_source(node) -> str:
-    return ast.unparse(node)
-
-
-def _same_code(original: str, candidate: str) -> bool:
-    """Equal up to formatting and comments (both sides normalized through ast)."""
-    try:
-        return ast.dump(ast.parse(original)) == ast.dump(ast.parse(candidate))
-    except SyntaxError:
-        return False
+    shown, why = usable_function(root, info, text, code)
+    if why:
+        return Candidate(iteration, info.key, shown, None, rejected=why)
+    return Candidate(iteration, info.key, shown, Outcome(False, (), (), (), "not yet run"))
 
 
 def _counter(model: str | None):
