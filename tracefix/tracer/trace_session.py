@@ -73,6 +73,7 @@ class TraceSession:
             nodeid=nodeid, outcome=outcome["outcome"], message=outcome["message"],
             longrepr=outcome["longrepr"], functions=tuple(recorder.used_functions()),
             calls=tuple(calls), dropped_calls=dropped, duration=outcome["duration"],
+            call_counts=recorder.call_counts(),
         )
         return to_json(trace)
 
