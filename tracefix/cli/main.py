@@ -34,11 +34,21 @@ app = typer.Typer(
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
 
+PIPE_WIDTH = 160  # columns when stdout is no terminal (a pipe, a file, a CI log) and COLUMNS is unset
+
+
 def _stdout() -> Console:
-    # Rich assumes 80 columns when stdout is not a terminal; traces read better wider.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 120))
+    # A terminal: rich reads its width (COLUMNS first). Elsewhere rich would assume 80 columns
+    # and cut a trace's source and values; a log has room, so COLUMNS or a wide default.
     return Console(no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=False,
-                   width=width)
+                   width=None if sys.stdout.isatty() else _columns(PIPE_WIDTH))
+
+
+def _columns(default: int) -> int:
+    try:
+        return max(40, int(os.environ["COLUMNS"]))
+    except (KeyError, ValueError):
+        return default
 
 
 def _stderr() -> Console:
@@ -153,7 +163,7 @@ PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests 
 def trace(
     path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
-    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.1) or diagnostics "
                             "(path:line:col: severity: message lines)."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -189,14 +199,21 @@ def trace(
     raise typer.Exit(EXIT_FAILURES if bad else EXIT_OK)
 
 
+MARKED_LINES = 3  # the lines of the ranking the text trace marks
+
+
 def _print_trace_run(run, root_dir: Path) -> None:
-    from tracefix.tracer.view import render_trace
+    from tracefix.tracer.view import Marks, render_legend, render_trace
 
     out = _stdout()
     if not run.traces:
         out.print(f"nothing to trace: all {len(run.outcomes)} tests pass")
+    loc = run.localization
+    marks = Marks.from_ranking(loc.lines, MARKED_LINES) if loc is not None else Marks()
+    if run.traces:
+        render_legend(out, marks, MARKED_LINES)
     for trace_ in run.traces:
-        render_trace(out, root_dir, trace_)
+        render_trace(out, root_dir, trace_, marks=marks)
         out.print()
     for warning in run.warnings:
         _stderr().print(f"warning: {warning}", style="yellow")

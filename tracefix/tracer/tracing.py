@@ -9,7 +9,7 @@ from pathlib import Path
 from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
 from tracefix.tracer.backends import backend_name
 from tracefix.tracer.interpreter import described
-from tracefix.tracer.localize import locate
+from tracefix.tracer.localize import Localization, locate
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
 
 
@@ -21,6 +21,7 @@ class TraceRun:
     outcomes: tuple[TestOutcome, ...]  # every test of the first run
     traces: tuple[TestTrace, ...]  # one per traced (failing or named) test
     warnings: tuple[str, ...] = ()
+    localization: Localization | None = None  # the ranking that chose the recorded functions, when one ran
 
     @property
     def failing(self) -> list[TestOutcome]:
@@ -45,6 +46,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
         warnings.append(f"coverage.py is not installed in {interpreter.path}: no ranking first, every "
                         "project function recorded")
         suspects = None
+    loc = None
     if test_ids:
         targets = list(test_ids)
         outcomes: tuple[TestOutcome, ...] = ()
@@ -97,7 +99,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
     return TraceRun(str(root), options.get("backend") or backend_name(), version, outcomes,
-                    tuple(traces), tuple(warnings))
+                    tuple(traces), tuple(warnings), loc)
 
 
 def trace_run_json(run: TraceRun) -> dict:
