@@ -362,3 +362,31 @@ def test_a_nested_call_knows_the_line_of_its_caller_that_made_it(module, backend
     outer, *inner = calls
     assert outer.call_line is None  # no recorded caller
     assert {c.call_line for c in inner} == {SOURCE.splitlines().index("        s += inner(i)") + 1}
+
+
+OBJECTS = textwrap.dedent(
+    '''
+    class Ledger:
+        def __init__(self):
+            self.owner = "a fairly long owner name to use up the summary " * 2
+            self.bank = "a fairly long bank name to use up the summary " * 2
+            self.entries = []
+
+        def add(self, amount):
+            self.entries.append(amount)
+            return len(self.entries)
+    '''
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_change_past_the_cut_of_a_long_object_is_recorded_by_attribute(tmp_path, backend):
+    mod = load(tmp_path, "ledger", OBJECTS)
+    functions = [f for f in functions_in(OBJECTS, "ledger.py") if f.name == "add"]
+    ledger = mod.Ledger()
+    calls, _ = record(tmp_path, functions, ledger.add, 42, backend=backend)
+    (call,) = calls
+    assert len(call.args["self"]) == 120  # the argument itself stays one bounded summary
+    first = call.visits[0]
+    assert first.before["self.entries"] == "[]" and "self" not in first.before
+    assert first.after == {"self.entries": "[42]"}
