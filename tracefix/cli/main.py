@@ -260,7 +260,7 @@ def locate(
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes, suspects=shown.lines,
                                                      formula=loc.formula)))
     else:
-        _print_localization(shown)
+        _print_localization(shown, root_dir)
     for warning in loc.warnings:
         err.print(f"warning: {warning}", style="yellow")
     raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
@@ -300,24 +300,71 @@ def _with_interpreter(root_dir: Path, config, sources: dict, python: Optional[st
     return replace(config, python=interpreter.path), interpreter
 
 
-def _print_localization(loc) -> None:
+def _print_localization(loc, root_dir: Path) -> None:
+    from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     out = _stdout()
     if loc.nothing_failing:
         out.print(f"nothing to localize: all {loc.passing} tests pass")
         return
     out.print(f"{loc.failing} failing, {loc.passing} passing tests; formula {loc.formula}")
+    sources = _LineSource(root_dir)
     for kind, suspects in (("functions", loc.functions), ("blocks", loc.blocks), ("lines", loc.lines)):
-        table = Table(title=f"suspect {kind}", title_justify="left", show_lines=False)
-        for col in ("rank", "where", "function", "score", "failing", "passing"):
-            table.add_column(col, justify="right" if col in ("rank", "score", "failing", "passing") else "left")
+        # No vertical rules: at 80 columns every character goes to the source text.
+        table = Table(title=f"suspect {kind}", title_justify="left", show_lines=False, box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        # "fail" and "pass": how many failing and passing tests run the suspect.
+        columns = ("rank", "where", "function") + (("source",) if kind != "functions" else ()) + (
+            "score", "fail", "pass")
+        for col in columns:  # a narrow console wraps the text columns, never the numbers
+            number = col in ("rank", "score", "fail", "pass")
+            table.add_column(col, justify="right" if number else "left", no_wrap=number, overflow="fold",
+                             min_width=16 if col == "source" else None)
         for s in suspects:
             where = f"{s.path}:{s.line}" + (f"-{s.end_line}" if s.end_line != s.line else "")
             label = s.qualname + (f" [block {s.block}]" if s.block is not None else "")
-            table.add_row(str(s.rank), where, label, f"{s.score:.3f}", str(s.failing_covering),
+            source = ((Text(sources.first_statement(s.path, s.line, s.end_line)),)
+                      if kind != "functions" else ())
+            table.add_row(str(s.rank), where, label, *source, f"{s.score:.3f}", str(s.failing_covering),
                           str(s.passing_covering))
         out.print(table)
+
+
+class _LineSource:
+    """Source lines of the project's files, read once each, for the tables of `locate`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, list[str]] = {}
+
+    def first_statement(self, path: str, start: int, end: int) -> str:
+        """The first line of code in start..end, stripped, with " …" when more lines follow. A
+        block's range begins with the function's docstring when the body does: skipped (a
+        docstring never runs)."""
+        lines = self._lines(path)
+        number, quote = start, None
+        while number <= min(end, len(lines)):
+            text = lines[number - 1].strip()
+            if quote is not None:  # inside a docstring that started above
+                quote = None if quote in text else quote
+            elif text[:3] in ('"""', "'''"):  # a docstring: one line, or the first of several
+                quote = None if len(text) >= 6 and text.endswith(text[:3]) else text[:3]
+            elif text and not text.startswith("#"):
+                return text + (" …" if number < end else "")
+            number += 1
+        return lines[start - 1].strip() if 0 < start <= len(lines) else ""
+
+    def _lines(self, path: str) -> list[str]:
+        lines = self._files.get(path)
+        if lines is None:
+            try:
+                lines = (self.root / path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                lines = []
+            self._files[path] = lines
+        return lines
 
 
 @app.command()
