@@ -46,6 +46,8 @@ def test_trace_json_follows_the_schema(fixture_copy):
     helper = calls["shop/pricing.py::apply_discount"]
     caller = calls["shop/cart.py::sale_price"]
     assert helper["parent"] == caller["id"] and helper["depth"] == 1
+    assert helper["call_line"] == 25 and caller["call_line"] is None  # the caller's `return apply_discount(...)`
+    assert test["call_counts"] == {"shop/cart.py::sale_price": 1, "shop/pricing.py::apply_discount": 1}
     assert helper["args"] == {"price": "1000", "percent": "25"}
     assert helper["returned"] == "0"
     assert any(v["after"].get("cut") == "2500" for v in helper["visits"])

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tracefix.config import needs_model
 from tracefix.errors import InternalSignal, UserError
@@ -111,7 +112,7 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
     config, sources, warnings = load_config(root_dir, {})
     err, out = _stderr(), _stdout()
     for warning in warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     config, _interpreter = _with_interpreter(root_dir, config, sources, python)
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
         loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
@@ -121,11 +122,14 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
         raise typer.Exit(EXIT_OK)
     out.print(f"[bold]{loc.failing} failing[/bold], {loc.passing} passing tests")
     for o in loc.outcomes:
-        if o.bad:
-            out.print(f"  [red]✗[/red] {o.nodeid}: {o.message}")
+        if o.bad:  # never markup: a parametrized id's "[a b]" would read as a style and vanish
+            first, *more = explanation(o)
+            out.print(Text.assemble("  ", ("✗", "red"), f" {o.nodeid}: {first}"))
+            for line in more:
+                out.print(f"      {line}", markup=False)
     out.print("most suspicious:")
     for s in loc.functions[:5]:
-        out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})")
+        out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})", markup=False)
     failing = [o.nodeid for o in loc.outcomes if o.bad]
     with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions if s.function][:SUSPECTS_TRACED] or None,
@@ -149,6 +153,22 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
         report = fix_project(root_dir, config)
     _print_fix_report(report, err)
     raise typer.Exit(EXIT_OK if report.status == "fixed" else EXIT_FAILURES)
+
+
+EXPLANATION_LINES = 8  # lines of pytest's explanation of a failure in the bare summary
+
+
+def explanation(outcome, limit: int = EXPLANATION_LINES) -> list[str]:
+    """How pytest explained a failure, one item a line: its `E` lines (an assertion's `where`
+    lines and diffs keep their own lines and indentation), else the one-line message."""
+    lines = [line[1:] for line in outcome.longrepr.splitlines() if line.startswith("E ") or line == "E"]
+    if not lines:
+        return [outcome.message]
+    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    lines = [l[indent:].rstrip() for l in lines if l.strip()]
+    if len(lines) > limit:
+        lines = lines[:limit - 1] + [f"... ({len(lines) - limit + 1} more lines: tracefix trace)"]
+    return lines
 
 
 PathArg = typer.Argument(None, help="The project's root folder (default: pytest's rootdir for the current "
@@ -216,7 +236,7 @@ def _print_trace_run(run, root_dir: Path) -> None:
         render_trace(out, root_dir, trace_, marks=marks)
         out.print()
     for warning in run.warnings:
-        _stderr().print(f"warning: {warning}", style="yellow")
+        _stderr().print(f"warning: {warning}", style="yellow", markup=False)
     if run.traces:
         failing = len([t for t in run.traces if t.outcome != "passed"])
         out.print(f"{failing} failing of {len(run.outcomes)} tests traced with {run.backend} on Python {run.python}")
@@ -262,7 +282,7 @@ def locate(
     else:
         _print_localization(shown, root_dir)
     for warning in loc.warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
 
 
@@ -410,7 +430,7 @@ def fix(
     config, sources, warnings = load_config(root_dir, flags)
     err = _stderr()
     for warning in warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     config, interpreter = _with_interpreter(root_dir, config, sources, python)
     client = _ready_client(config) if config.model and needs_model(config.strategy) else None
     with err.status("starting...") if err.is_terminal else _nullcontext() as status:
@@ -452,13 +472,14 @@ def _print_fix_report(report, err: Console) -> None:
     for judgment in report.judgments:
         for v in judgment.verdicts:
             if not v.correct:
-                err.print(f"  {judgment.function} block {v.block}: wrong: {v.explanation}", style="red")
+                err.print(f"  {judgment.function} block {v.block}: wrong: {v.explanation}", style="red",
+                          markup=False)
         if judgment.note:
-            err.print(f"  {judgment.function}: {judgment.note}", style="yellow")
+            err.print(f"  {judgment.function}: {judgment.note}", style="yellow", markup=False)
     for c in report.candidates:
         why = c.rejected or (c.outcome.reason if c.outcome else "")
         mark = "accepted" if c.outcome and c.outcome.accepted else "rejected"
-        err.print(f"  iteration {c.iteration}: candidate for {c.function} {mark}: {why}")
+        err.print(f"  iteration {c.iteration}: candidate for {c.function} {mark}: {why}", markup=False)
     if report.status == "fixed":
         sys.stdout.write(report.diff)
         sys.stdout.flush()
@@ -468,7 +489,7 @@ def _print_fix_report(report, err: Console) -> None:
         stopped = f"; stopped by the {report.stopped_by} budget" if report.stopped_by else ""
         err.print(f"no validated fix after {len(report.candidates)} candidates{stopped}", style="red")
     for warning in report.warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     if report.usage is not None:
         u = report.usage
         err.print(f"model: {u.calls} calls ({u.cached_calls} cached), {u.prompt_tokens} prompt + "

@@ -54,14 +54,13 @@ class Marks:
 
 
 def render_legend(console: Console, marks: Marks | None = None, top: int = 3) -> None:
-    """One line that says how to read the boxes (printed once, above the first test)."""
-    parts = ["[2] #3: block 2 of the function, its 3rd visit in the call", "12: source line",
-             "→ what the block changed", "line 12 →: the caller's line that made the call",
-             "×N: consecutive calls collapsed"]
+    """The key to the boxes, once above the first test: one line at the CLI's pipe width (160);
+    the README's trace section says the same at length."""
+    parts = ["[2] #3 block 2, 3rd visit", "12 line", "→ what it changed", "line 12 → called from line 12",
+             "×N calls in a row"]
     if marks:
-        parts.insert(2, f"{MARK}: among the {top} lines `tracefix locate` ranks most suspicious")
-        parts.append(f"·: a call that reached no {MARK} line and did not fail, folded")
-    console.print(Text("how to read: " + "; ".join(parts), "dim"))
+        parts += [f"{MARK} locate's top {top}", f"· folded: no {MARK}, no failure"]
+    console.print(Text("key: " + " · ".join(parts), "dim"))
 
 
 def render_trace(console: Console, root: Path, trace: TestTrace, verdicts: dict | None = None,
@@ -225,6 +224,8 @@ def _hot_calls(calls, by_id, marks: Marks, functions: dict) -> set[int]:
     for key, info in functions.items():
         if any(p == info.path and info.first_line <= line <= info.end_line for p, line in marks.lines):
             ranked.add(key)
+    if not any(call.function in ranked for call in calls):
+        return {call.id for call in calls}  # the marks are other tests' business: fold nothing here
     hot = set()
     for call in reversed(calls):  # callees have larger ids: they are seen first
         if call.id in hot or _failed(call) or call.function in ranked:
