@@ -89,7 +89,7 @@ def test_at_60_columns_the_values_go_under_the_source_instead_of_vanishing(tmp_p
     text = rendered(tmp_path, trace_of(functions, [call]), 60)
     assert all(len(line) <= 60 for line in text.splitlines())
     words = flat(text)
-    assert f"values={values}, factor=3" in words.replace(", ", ", ").replace(" ,", ",")
+    assert f"values={values}, factor=3" in words
     assert "→ scaled=[0, 3, 6, 9]" in words
 
 
