@@ -158,7 +158,7 @@ def _plan(trace: TestTrace, marks: Marks, functions: dict | None = None) -> _Pla
             first, last, middle = run.calls[0], run.calls[-1], run.calls[1:-1]
             plan.entries.append(run)
             boxes[first.function] = boxes.get(first.function, 0) + 2
-            listed = {c.id for c in _listed(middle)}
+            listed = set() if run.folded else {c.id for c in _listed(middle)}  # a folded run is one line
             plan.shown.update(listed | {first.id, last.id})
             for c in middle:
                 if c.id not in listed:
