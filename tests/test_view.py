@@ -188,7 +188,7 @@ def test_the_ranked_lines_are_marked_and_calls_that_reach_none_are_folded(tmp_pa
     assert "· setup(n=3) -> [0, 0, 0]" in text  # one line, no box
     many = [one_call(functions, "setup", {"n": str(n)}, "[...]", {"n": str(n)}, id=10 + n) for n in range(10)]
     folded = rendered(tmp_path, trace_of(functions, many + [replace(discount, id=30)]), 160, marks)
-    assert len([line for line in folded.splitlines() if "setup" in line]) == 1
+    assert len([line for line in folded.splitlines() if "setup(" in line]) == 1
     assert "· setup ×10  first setup(n=0) -> [...]  last setup(n=9) -> [...]" in folded
     assert "not shown: setup ×8" in folded
     marked = next(line for line in text.splitlines() if "cut = price" in line)
