@@ -36,6 +36,9 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           capture_output=True, text=True, timeout=timeout)
 
 
-def mocks(*answers: str) -> dict:
-    """Environment that makes the CLI's model answer with these texts, in order (litellm's mock_response)."""
-    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers))}
+def mocks(*answers: str, strategy: str = "auto") -> dict:
+    """Environment that makes the CLI's model answer with these texts, in order (litellm's
+    mock_response). Canned answers are written for one strategy's requests: the traced loop
+    unless said otherwise (the default portfolio would start with the model-free search, and
+    a bug it fixes would never reach the answers). A `--strategy` flag still wins."""
+    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers)), "TRACEFIX_STRATEGY": strategy}

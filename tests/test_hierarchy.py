@@ -22,9 +22,9 @@ from tracefix.debugger.hierarchy import call_text, in_order, judge_bottom_up, pa
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair import validate as validate_module
 from tracefix.repair.patch import apply_edits_in_memory
-from tracefix.repair.traced import _targets
+from tracefix.repair.setup import targets_of
 from tracefix.repair.helper_checks import checks_from, literal_summary, module_name, stable_checks
-from tracefix.repair.strategy import located
+from tracefix.repair.plan import located
 from tracefix.tracer.project import source_files
 from tracefix.tracer import records
 from tracefix.tracer.records import CallRecord
@@ -176,7 +176,7 @@ def test_hierarchical_order_puts_the_helper_first_even_when_the_ranking_puts_the
     root, loc, coverage, run = shipping
     ranked = [s.function for s in loc.functions]
     assert ranked.index(PARCEL_WEIGHT) < ranked.index(TO_GRAMS)  # the ranking blames the caller
-    flat = _targets(loc.functions, run.traces)
+    flat = targets_of(loc.functions, run.traces)
     assert flat[0][0].key == PARCEL_WEIGHT
     hierarchy = judge_bottom_up(root, mock_client(HELPER_WRONG), Config(model="openai/mock"), run.traces, coverage,
                                 source_files(root))

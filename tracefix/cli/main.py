@@ -21,6 +21,7 @@ from tracefix.config import needs_model
 from tracefix.errors import InternalSignal, UserError
 from tracefix.tracer.coverage_session import check_collector
 from tracefix.tracer.project import invocation
+from tracefix.tracer.selection import SNAPSHOT_BUDGET
 from tracefix.tracer.tracing import SUSPECTS_TRACED
 
 
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+UNRECORDED_SHOWN = 10  # functions named in the text trace's "not recorded" lines; JSON has them all
 
 
 PIPE_WIDTH = 160  # columns when stdout is no terminal (a pipe, a file, a CI log) and COLUMNS is unset
@@ -183,7 +185,7 @@ PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests 
 def trace(
     path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
-    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.1) or diagnostics "
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.2) or diagnostics "
                             "(path:line:col: severity: message lines)."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -192,8 +194,12 @@ def trace(
     max_visits: int = typer.Option(5, help="Visits recorded per block per call (later ones are elided)."),
     max_calls: int = typer.Option(20, help="Calls recorded in full per function per test."),
     backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
-    suspects: int = typer.Option(SUSPECTS_TRACED, help="Rank the code first and record only the top N suspect functions "
-                                          "(0: record every project function)."),
+    suspects: Optional[int] = typer.Option(None, help="Record the N most suspicious functions the traced tests ran, "
+                                           "whatever their size (0: every project function; default: as many "
+                                           "as fit in --max-snapshots)."),
+    max_snapshots: int = typer.Option(SNAPSHOT_BUDGET, min=1, help="Snapshots (calls and block visits) per test: "
+                                      "the functions the traced tests ran are recorded, most suspicious first, "
+                                      "while they fit; the others are named."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
@@ -206,7 +212,8 @@ def trace(
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, test_ids or (), test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                           pytest_args=config.pytest_args, bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
-                          suspects=suspects or None, python=config.python)
+                          suspects=suspects or None, max_snapshots=max_snapshots if suspects is None else None,
+                          python=config.python)
     if fmt == "json":
         typer.echo(json.dumps(dict(trace_run_json(run), interpreter=interpreter.to_json()), indent=1))
     elif fmt == "diagnostics":
@@ -237,9 +244,39 @@ def _print_trace_run(run, root_dir: Path) -> None:
         out.print()
     for warning in run.warnings:
         _stderr().print(f"warning: {warning}", style="yellow", markup=False)
+    note = _unrecorded_note(run)
+    if note:
+        header, items = note
+        out.print(header + ":", markup=False, soft_wrap=True)
+        for item in items[:UNRECORDED_SHOWN]:
+            out.print(f"  {item}", markup=False, soft_wrap=True)
+        if len(items) > UNRECORDED_SHOWN:
+            out.print(f"  ... and {len(items) - UNRECORDED_SHOWN} more (--format json lists them)", markup=False)
     if run.traces:
         failing = len([t for t in run.traces if t.outcome != "passed"])
         out.print(f"{failing} failing of {len(run.outcomes)} tests traced with {run.backend} on Python {run.python}")
+
+
+def _unrecorded_note(run) -> tuple[str, list[str]] | None:
+    """A header and one line per function that the traced tests ran and the trace leaves out
+    (most suspicious first), the header naming the flag that records them; None when none is."""
+    from tracefix.tracer.selection import FUNCTIONS_RECORDED
+
+    left = run.unrecorded()
+    if not left:
+        return None
+    chosen = run.selection
+
+    def why(u) -> str:
+        rank = f"rank {u.rank}" if u.rank is not None else "no failing test ran it"
+        if u.reason == "snapshots":
+            return f"{rank}; its {u.snapshots} snapshots did not fit in the {chosen.max_snapshots} per test"
+        return f"{rank}; past the {chosen.suspects or FUNCTIONS_RECORDED} functions recorded"
+
+    include = f"{chosen.include} records them in full, " if chosen.include else ""
+    header = (f"not recorded: {len(left)} functions the traced tests ran "
+              f"({include}--suspects 0 every project function)")
+    return header, [f"{u.function}  ({why(u)})" for u in left]
 
 
 @app.command()
@@ -248,7 +285,8 @@ def locate(
     test_ids: Optional[List[str]] = typer.Argument(
         None, help="pytest node ids or files to run (default: the whole suite; passing tests sharpen the ranking)."),
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
-    fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
+    fmt: str = typer.Option("text", "--format", help="text, json, diagnostics (path:line:col: severity: message) "
+                            "or sarif (SARIF 2.1.0, for GitHub code scanning)."),
     formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -261,7 +299,7 @@ def locate(
     """Rank functions, blocks and lines by how strongly the failing tests point at them."""
     from tracefix.tracer.localize import locate as locate_
 
-    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     check_collector(collector, _NoVersionCheck)
     root_dir, test_ids = invocation(path, test_ids)
     config, interpreter = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout}, python)
@@ -279,6 +317,10 @@ def locate(
 
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes, suspects=shown.lines,
                                                      formula=loc.formula)))
+    elif fmt == "sarif":
+        from tracefix.cli.sarif import dumps, locate_log
+
+        sys.stdout.write(dumps(locate_log(root_dir, shown, _installed_version())))
     else:
         _print_localization(shown, root_dir)
     for warning in loc.warnings:
@@ -413,14 +455,15 @@ def fix(
     budget_usd: Optional[float] = typer.Option(None, help="USD for the whole run (cost_budget)."),
     budget_seconds: Optional[float] = typer.Option(None, help="Wall seconds for the whole run's model stages."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
-    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
+    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story), diagnostics "
+                            "or sarif (SARIF 2.1.0; a validated fix as the result's fixes)."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
     from tracefix.config import load_config
     from tracefix.repair.fix import fix_project
 
-    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     root_dir, test_ids = invocation(path, test_ids)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
              "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
@@ -448,6 +491,12 @@ def fix(
         fixed = [c.function for c in report.candidates if c.outcome and c.outcome.accepted][-1:]
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=report.outcomes, fixed=fixed,
                                                      edited=report.edited)))
+    elif fmt == "sarif":
+        from tracefix.cli.sarif import dumps, fix_log
+
+        sys.stdout.write(dumps(fix_log(root_dir, report, _installed_version())))
+        for warning in report.warnings:
+            err.print(f"warning: {warning}", style="yellow", markup=False)
     else:
         _print_fix_report(report, err)
     raise typer.Exit(EXIT_OK if report.status in ("fixed", "nothing_failing") else EXIT_FAILURES)
@@ -535,6 +584,10 @@ def _print_trace_diagnostics(run, root_dir: Path) -> None:
     err = _stderr()
     for warning in run.warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
+    note = _unrecorded_note(run)
+    if note:
+        err.print(f"note: {note[0]}: {', '.join(i.split('  ')[0] for i in note[1][:UNRECORDED_SHOWN])}"
+                  f"{' ...' if len(note[1]) > UNRECORDED_SHOWN else ''}", markup=False)
 
 
 @app.command("config")

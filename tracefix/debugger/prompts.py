@@ -275,3 +275,99 @@ def self_repair_messages(path: str, source: str, failures: list[FailureContext],
         if count(text) <= budget:
             break
     return [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": text}]
+
+
+# --- focused sampling: the suspect function, its marked lines, the facts of the real run -------
+
+FOCUSED_SYSTEM = ("You are a careful Python programmer. You fix the bug in one function so that its failing "
+                  "test passes, using what the code really computed.")
+MARK = "# <- suspicious"
+FACTS_STEPS = (4, 2, 1, 0)  # calls shown per function, tried in order until the prompt fits
+VALUE_CHARS = 160  # one argument or result in a fact; a long repr is cut, the fact stays
+FRAMINGS = ("whole", "minimal")
+
+
+def marked_source(root: Path, info: FunctionInfo, lines) -> str:
+    """The function's source with MARK after each of `lines` (file line numbers)."""
+    marked = set(lines)
+    out = function_source(root, info).splitlines()
+    return "\n".join(f"{text}  {MARK}" if info.first_line + i in marked and text.strip() else text
+                     for i, text in enumerate(out))
+
+
+def run_facts(trace: TestTrace, key: str, limit: int) -> tuple[list[str], list[str]]:
+    """What the function did on the failing test (its arguments and result, call by call: the
+    first calls and the last), and what the recorded project functions it called did."""
+    def fact(call: CallRecord) -> str:
+        args = ", ".join(f"{k}={_cut(v)}" for k, v in call.args.items())
+        _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
+        name = call.function.rsplit("::", 1)[-1].rsplit(".", 1)[-1]
+        return f"{name}({args}) {_cut(result)}"
+
+    own = [c for c in trace.calls if c.function == key]
+    ids = {c.id for c in own}
+    helpers = [c for c in trace.calls if c.parent in ids and c.function != key]
+    return _first_and_last([fact(c) for c in own], limit), _first_and_last([fact(c) for c in helpers], limit)
+
+
+def _first_and_last(facts: list[str], limit: int) -> list[str]:
+    distinct = list(dict.fromkeys(facts))
+    if limit <= 0:
+        return []
+    if len(distinct) <= limit:
+        return distinct
+    return distinct[:limit - 1] + [f"... {len(distinct) - limit} more ...", distinct[-1]]
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= VALUE_CHARS else value[:VALUE_CHARS - 3] + "..."
+
+
+def focused_messages(root: Path, info: FunctionInfo, marked: list[int], trace: TestTrace,
+                     failure: FailureContext, framing: str, count: Callable[[str], int], budget: int,
+                     previous: tuple[str, str] | None = None) -> list[dict]:
+    """Messages asking for the function fixed, from its source with the suspicious lines marked,
+    the failing test, and the real inputs and outputs: no block dump. `framing` is "whole" (a
+    corrected function) or "minimal" (an edit of the marked lines); `previous` is the best
+    rejected candidate so far and what the tests said of it."""
+
+    def build(limit: int) -> str:
+        own, helpers = run_facts(trace, info.key, limit)
+        parts = [f"## Function `{info.qualname}` in {info.path}"
+                 + (f" (lines marked `{MARK}` run in the failing test and rarely in passing ones)" if marked else ""),
+                 "```python", marked_source(root, info, marked), "```"]
+        context = file_context(root, info)
+        if context and limit:
+            parts += [f"## The rest of {info.path}", "```python", context, "```"]
+        parts += [f"## Failing test {failure.nodeid}"]
+        if failure.test_source:
+            parts += ["```python", failure.test_source, "```"]
+        parts += ["Error:", "```", failure.error_tail or failure.message, "```"]
+        if own:
+            parts += [f"## What `{info.name}` really did in that test", *(f"- {f}" for f in own)]
+        if helpers:
+            parts += [f"## What the functions `{info.name}` calls really did", *(f"- {f}" for f in helpers)]
+        if previous:
+            parts += ["## A previous attempt that was rejected", "```python", previous[0], "```",
+                      f"Result: {previous[1]}"]
+        parts += ["## Task", _focused_task(info, failure, framing, bool(marked))]
+        return "\n".join(parts)
+
+    text = ""
+    for limit in FACTS_STEPS:
+        text = build(limit)
+        if count(text) <= budget:
+            break
+    return [{"role": "system", "content": FOCUSED_SYSTEM}, {"role": "user", "content": text}]
+
+
+def _focused_task(info: FunctionInfo, failure: FailureContext, framing: str, marked: bool) -> str:
+    where = "The marked lines are the most likely place of the bug. " if marked else ""
+    keep = f"Keep the name and parameters of `{info.name}` and do not change the test."
+    if framing == "minimal":
+        return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. {where}Change as few lines "
+                f"as you can (one, if one is enough). {keep} Reply with one sentence naming the wrong line, then "
+                f"the complete function `{info.name}` with your edit in one ```python code block.")
+    return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare what it really did with "
+            f"what the test expects. {where}{keep} Reply with one sentence naming the bug, then the complete "
+            f"corrected function `{info.name}` in one ```python code block.")

@@ -33,13 +33,14 @@ from tracefix.tracer.snapshot import summarize, summarize_exception, summarize_l
 class Target:
     """A function the recorder watches, with its line -> block map."""
 
-    __slots__ = ("info", "line_block", "n_calls", "light_tail")
+    __slots__ = ("info", "line_block", "n_calls", "light_tail", "dropped")
 
     def __init__(self, info: FunctionInfo) -> None:
         self.info = info
         self.line_block = {line: b.index for b in info.blocks for line in b.lines}
         self.n_calls = 0
         self.light_tail: deque[Call] = deque()
+        self.dropped = 0
 
 
 class Call:
@@ -212,6 +213,7 @@ class Recorder:
         if not full:
             if self.light_calls >= self.max_total_calls:
                 self.dropped += 1
+                target.dropped += 1
                 return None
             self.light_calls += 1
         caller, line = self._caller_of(frame)
@@ -237,6 +239,7 @@ class Recorder:
         if len(tail) > self.max_calls:
             tail.popleft()
             self.dropped += 1
+            call.target.dropped += 1
 
     def call_suspended(self, frame, value) -> None:
         """A back end saw `frame` yield (settrace: its "return" event at a yield)."""
@@ -294,6 +297,10 @@ class Recorder:
     def call_counts(self) -> dict[str, int]:
         """FunctionInfo key -> the calls of it seen, recorded or not."""
         return {t.info.key: t.n_calls for t in self._by_location.values() if t.n_calls}
+
+    def dropped_by_function(self) -> dict[str, int]:
+        """FunctionInfo key -> calls of it past the bounds (the parts of `dropped`)."""
+        return {t.info.key: t.dropped for t in self._by_location.values() if t.dropped}
 
     def used_functions(self) -> list[FunctionInfo]:
         keys = {c.target.info.key for c in self.done}
