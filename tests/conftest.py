@@ -31,7 +31,7 @@ def fixture_copy(tmp_path):
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
     """Run `tracefix ARGS` in a fresh interpreter, as the console script does."""
-    full_env = dict(os.environ, NO_COLOR="1", COLUMNS="160", **(env or {}))
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160", **(env or {})}  # env may set COLUMNS
     return subprocess.run([sys.executable, "-m", "tracefix", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 

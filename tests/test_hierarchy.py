@@ -214,6 +214,17 @@ def test_only_uncut_literal_summaries_become_check_arguments():
     assert not literal_summary("<function f>")
 
 
+def test_a_generator_stopped_at_a_yield_gives_no_helper_check(tmp_path):
+    from tracefix.debugger.hierarchy import Pair
+    from tracefix.tracer.cfg import functions_in
+
+    (tmp_path / "gen.py").write_text("def words(text):\n    yield from text.split()\n")
+    (info,) = functions_in((tmp_path / "gen.py").read_text(), "gen.py")
+    stopped = Pair(1, info.key, "test_gen.py::test_it", False, {"text": "'a b'"}, None, None)
+    ran_out = Pair(2, info.key, "test_gen.py::test_it", False, {"text": "'a b'"}, "None", None)
+    assert [c.returned for c in checks_from(tmp_path, info, [stopped, ran_out])] == ["None"]
+
+
 def test_module_name_follows_the_package_chain(tmp_path):
     (tmp_path / "src" / "pkg" / "sub").mkdir(parents=True)
     (tmp_path / "src" / "pkg" / "__init__.py").write_text("")

@@ -30,6 +30,15 @@ def test_a_function_left_out_hands_its_callees_to_its_caller():
     assert kept.dropped_calls == 2  # b's own dropped calls go with it
 
 
+def test_a_callee_handed_up_says_which_line_of_its_new_caller_led_to_it():
+    from dataclasses import replace
+
+    trace = _trace(_call(1, "a"), replace(_call(2, "b", 1, 1), call_line=12), replace(_call(3, "c", 2, 2), call_line=40),
+                   replace(_call(4, "c", 1, 1), call_line=13))
+    kept = without(trace, {"b"}, {})
+    assert [(c.id, c.parent, c.call_line) for c in kept.calls] == [(1, None, None), (3, 1, 12), (4, 1, 13)]
+
+
 def test_a_callee_of_a_dropped_light_call_keeps_its_place():
     # The recorder let call 9 go (a light call past the bounds): its callee stays where it was.
     kept = without(_trace(_call(1, "a"), _call(10, "c", 9, 2)), {"a"}, {})

@@ -136,18 +136,23 @@ def without(trace: TestTrace, keys: set[str], dropped_by_function: dict[str, int
     by_id = {c.id: c for c in trace.calls}
     kept_parent: dict[int, int | None] = {}  # call id -> its nearest kept caller
     removed_above: dict[int, int] = {}  # call id -> calls left out above it
+    kept_line: dict[int, int | None] = {}  # call id -> the line of its nearest kept caller that led to it
     calls: list[CallRecord] = []
     for call in sorted(trace.calls, key=lambda c: c.id):  # a caller's id is below its callees'
         parent = by_id.get(call.parent) if call.parent is not None else None
         if parent is None:
             kept_parent[call.id], removed_above[call.id] = call.parent, 0
+            kept_line[call.id] = call.call_line
         elif parent.function in keys:
             kept_parent[call.id] = kept_parent[parent.id]
             removed_above[call.id] = removed_above[parent.id] + 1
+            kept_line[call.id] = kept_line[parent.id]  # its own line is in the call left out
         else:
             kept_parent[call.id], removed_above[call.id] = parent.id, removed_above[parent.id]
+            kept_line[call.id] = call.call_line
         if call.function not in keys:
-            calls.append(replace(call, parent=kept_parent[call.id], depth=call.depth - removed_above[call.id]))
+            calls.append(replace(call, parent=kept_parent[call.id], depth=call.depth - removed_above[call.id],
+                                 call_line=kept_line[call.id]))
     dropped = trace.dropped_calls - sum(dropped_by_function.get(k, 0) for k in keys)
     return replace(trace, calls=tuple(calls), functions=tuple(f for f in trace.functions if f.key not in keys),
                    dropped_calls=max(dropped, 0))

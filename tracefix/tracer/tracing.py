@@ -9,7 +9,7 @@ from pathlib import Path
 from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, TraceSelection, Unrecorded, from_json, to_json
 from tracefix.tracer.backends import backend_name
 from tracefix.tracer.interpreter import described
-from tracefix.tracer.localize import locate_with_run
+from tracefix.tracer.localize import Localization, locate_with_run
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
 from tracefix.tracer.selection import Selection, matching, selection_for
 
@@ -23,6 +23,7 @@ class TraceRun:
     traces: tuple[TestTrace, ...]  # one per traced (failing or named) test
     warnings: tuple[str, ...] = ()
     selection: TraceSelection = TraceSelection("all")  # which functions were recorded
+    localization: Localization | None = None  # the ranking that chose them, when one ran
 
     def unrecorded(self) -> list[Unrecorded]:
         """Each function some traced test ran and its trace left out, once, most suspicious first."""
@@ -61,7 +62,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
         warnings.append(f"coverage.py is not installed in {interpreter.path}: no ranking first, every "
                         "project function recorded")
         ranked = False
-    selection = None
+    selection = loc = None
     if ranked:
         # The ranking comes first, named tests or not: the passing tests are what sharpen it,
         # and its coverage run tells which functions each traced test ran.
@@ -125,7 +126,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
     return TraceRun(str(root), options.get("backend") or backend_name(), version, outcomes,
-                    tuple(traces), tuple(warnings), chosen(selection, traces, functions))
+                    tuple(traces), tuple(warnings), chosen(selection, traces, functions), loc)
 
 
 def chosen(selection: Selection | None, traces, functions) -> TraceSelection:
