@@ -51,12 +51,17 @@ DEFAULT_OUT = HERE / "real_projects_results.jsonl"
 TEST_DEPS = ("pytest==9.2.0", "coverage==7.17.5")  # the versions tracefix's own venv has
 BAD_OUTCOMES = ("failed", "error", "timeout", "crashed")  # tracefix.tracer.runner.BAD_OUTCOMES
 CHILD_ENV = {"NO_COLOR": "1", "COLUMNS": "120", "PYTHONDONTWRITEBYTECODE": "1"}
+SUBTEST_ID = re.compile(r"\) (\S+\.py::\S+)(?: - .*)?$")
 CLOSING = re.compile(r"^\d+ failing of \d+ tests traced with ")
 RUN_LIMIT_S = 900  # one command; a suite here takes seconds, so this only stops a hang
 
 
 class BenchError(Exception):
-    """Something about the benchmark's own setup is wrong (a snippet not found once, a restore that failed)."""
+    """Something about the benchmark's own setup is wrong: the run stops (a restore that failed, no venv)."""
+
+
+class SnippetError(BenchError):
+    """A bug's snippet is not in its file exactly once: that bug's row says so, the others go on."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,11 @@ BUGS = (
         "return not any(map(compare, it_1, it_2))", "return any(map(compare, it_1, it_2))",
         "missing negation"),
     Bug("more-itertools/split_at-maxsplit", "more_itertools/more.py", "split_at",
-        "            maxsplit -= 1\n", "            maxsplit += 1\n", "wrong operator"),
+        # the same `maxsplit -= 1` closes split_before, split_after and split_when: the lines above it
+        # are split_at's own
+        "yield list(it)\n                return\n            buf = []\n            maxsplit -= 1\n",
+        "yield list(it)\n                return\n            buf = []\n            maxsplit += 1\n",
+        "wrong operator"),
     Bug("sqlparse/remove_quotes-slice", "sqlparse/utils.py", "remove_quotes",
         "val = val[1:-1]", "val = val[1:]", "off-by-one"),
     Bug("sqlparse/get_identifiers-not", "sqlparse/sql.py", "IdentifierList.get_identifiers",
@@ -141,7 +150,7 @@ def checked_source(path: Path, snippet: str) -> str:
     text = path.read_text(encoding="utf-8")
     count = text.count(snippet)
     if count != 1:
-        raise BenchError(f"{path}: the snippet {snippet!r} occurs {count} times, not once")
+        raise SnippetError(f"{path}: the snippet {snippet!r} occurs {count} times, not once")
     return text
 
 
@@ -179,12 +188,19 @@ def bad_ids(outcomes: list[dict]) -> list[str]:
 
 
 def failing_from_summary(pytest_output: str) -> list[str]:
-    """Node ids from pytest's `-rfE` short summary ("FAILED id - message", "ERROR id")."""
-    ids = []
+    """Node ids from pytest's `-rfE` short summary: "FAILED id - message", "ERROR id", and
+    "SUBFAILED(params) id" for a failing unittest subTest (pytest 9 counts the subtest as
+    failed and its test as passed; tracefix, like a rerun by id, names the test)."""
+    ids: list[str] = []
     for line in pytest_output.splitlines():
-        for tag in ("FAILED ", "ERROR "):
-            if line.startswith(tag):
-                ids.append(line[len(tag):].split(" - ", 1)[0].strip())
+        if line.startswith(("FAILED ", "ERROR ")):
+            nodeid = line.split(" ", 1)[1].split(" - ", 1)[0].strip()
+        elif line.startswith("SUBFAIL") and (found := SUBTEST_ID.search(line)):
+            nodeid = found.group(1)
+        else:
+            continue
+        if nodeid not in ids:
+            ids.append(nodeid)
     return ids
 
 
@@ -531,7 +547,11 @@ def measure(lib: Library, args, rows: list[dict], version: str) -> list[dict]:
             row = clean_row(project, args.repeat)
         else:
             bug = next(b for b in bugs if row_id == f"{version}/{b.id}")
-            row = bug_row(project, bug, args.repeat, args.max_ids)
+            try:
+                row = bug_row(project, bug, args.repeat, args.max_ids)
+            except SnippetError as error:
+                row = {"kind": "bug", "library": lib.name, "version": lib.version, "bug": asdict(bug),
+                       "error": str(error)}
         row = dict(row, id=row_id, python=version, wall_s=round(time.perf_counter() - started, 1))
         rows = without(rows, row_id) + [row]
         _rewrite(args.out, rows)

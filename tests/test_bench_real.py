@@ -76,6 +76,13 @@ def test_failing_ids_come_from_the_short_summary():
     assert rp.failing_from_summary(out) == ["tests/test_a.py::test_x[1-2]", "tests/test_b.py::test_y"]
 
 
+def test_a_failing_subtest_names_its_test_once():
+    out = ("SUBFAILED(iterable=[1, 2], key=None) tests/test_more.py::IsSortedTests::test_basic\n"
+           "SUBFAILED(iterable=['3', ') x'], key=<class 'int'>) tests/test_more.py::IsSortedTests::test_basic\n"
+           "34 failed, 1 passed in 0.30s\n")
+    assert rp.failing_from_summary(out) == ["tests/test_more.py::IsSortedTests::test_basic"]
+
+
 def test_text_trace_sizes_are_per_test_without_the_closing_line():
     text = ("● t.py::test_a  failed\n│ one\n│ two\n\n"
             "● t.py::test_b  failed\n│ three\n\n"
