@@ -20,8 +20,11 @@ and always put back in a `finally`, verified by hash):
   trace      `tracefix trace --format json` as a user runs it (ranks first, records the top
              10 suspects): is the buggy function recorded?
   trace text the same in text: lines and bytes per failing test
-  ids        plain pytest on the failing test ids alone, and `tracefix trace IDS` (text)
-             on the same ids: the trace cost for the failing tests alone
+  ids        plain pytest on the failing test ids alone (the first --max-ids), and
+             `tracefix trace IDS` (text) on the same ids: the trace cost for the failing tests
+             alone (given ids, tracefix records every project function); and the in-test
+             ratio: those tests' own seconds in the default trace (its JSON's `duration`)
+             over their seconds in the plain run (a small plugin times them the same way)
 Timed pairs (plain/locate, ids plain/ids trace) run `--repeat` times, alternating, and the
 medians count. Rows go to the results file as JSON lines, keyed by Python version and bug
 id; a rerun skips the ids already there unless `--redo`. Targets are printed next to the
@@ -53,7 +56,26 @@ BAD_OUTCOMES = ("failed", "error", "timeout", "crashed")  # tracefix.tracer.runn
 CHILD_ENV = {"NO_COLOR": "1", "COLUMNS": "120", "PYTHONDONTWRITEBYTECODE": "1"}
 SUBTEST_ID = re.compile(r"\) (\S+\.py::\S+)(?: - .*)?$")
 CLOSING = re.compile(r"^\d+ failing of \d+ tests traced with ")
-RUN_LIMIT_S = 900  # one command; a suite here takes seconds, so this only stops a hang
+RUN_LIMIT_S = 900
+# Plain pytest's per-test time, measured as tracefix's plugin measures its own (around
+# pytest_runtest_protocol): pytest's --durations rounds to 10 ms, too coarse for these tests.
+DURATIONS_MODULE = "tracefix_bench_durations"
+DURATIONS_PLUGIN = """
+import json, os, time
+import pytest
+
+_seconds = {}
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    started = time.perf_counter()
+    yield
+    _seconds[item.nodeid] = time.perf_counter() - started
+
+def pytest_sessionfinish(session):
+    with open(os.environ["TRACEFIX_BENCH_DURATIONS"], "w") as f:
+        json.dump(_seconds, f)
+"""  # one command; a suite here takes seconds, so this only stops a hang
 
 
 class BenchError(Exception):
@@ -122,9 +144,14 @@ BUGS = (
     Bug("sqlparse/strip_comments-not", "sqlparse/filters/others.py", "StripCommentsFilter._process",
         "if prev_ is not None and not prev_.match(T.Punctuation, '('):",
         "if prev_ is not None and prev_.match(T.Punctuation, '('):", "missing negation"),
-    Bug("sqlparse/splitlevel-begin", "sqlparse/engine/statement_splitter.py", "StatementSplitter._change_splitlevel",
-        "and self._is_create and self._begin_depth > 0):", "and self._is_create and self._begin_depth >= 0):",
-        "wrong comparison"),
+    # (a first choice, `self._begin_depth > 0` -> `>= 0` in StatementSplitter._change_splitlevel,
+    # fails no test of the suite)
+    Bug("sqlparse/wrap_after-sep", "sqlparse/filters/reindent.py", "ReindentFilter._process_identifierlist",
+        "                position = 0\n                for token in identifiers:\n                    # Add 1 for the \",\" separator\n"
+        "                    position += len(token.value) + 1\n                    if position > (self.wrap_after",
+        "                position = 0\n                for token in identifiers:\n                    # Add 1 for the \",\" separator\n"
+        "                    position += len(token.value) - 1\n                    if position > (self.wrap_after",
+        "wrong operator"),
     Bug("toolz/tail-slice", "toolz/itertoolz.py", "tail",
         "return seq[-n:]", "return seq[-n + 1:]", "off-by-one"),
     Bug("toolz/diff-min", "toolz/itertoolz.py", "diff",
@@ -209,6 +236,16 @@ def traced_in(trace: dict, key: str) -> int:
     return sum(any(f["key"] == key for f in t.get("functions", [])) for t in trace.get("tests", []))
 
 
+def in_test_ratio(trace: dict, plain_seconds: dict) -> float | None:
+    """Seconds the traced tests took inside pytest under the default trace (the top suspects
+    recorded), over what the same tests took plain: the recording's own cost, without either
+    process's start-up; None when no traced test has a plain time."""
+    pairs = [(t["duration"], plain_seconds[t["nodeid"]]) for t in trace.get("tests", [])
+             if t.get("duration") is not None and t["nodeid"] in plain_seconds]
+    plain_total = sum(p for _, p in pairs)
+    return sum(t for t, _ in pairs) / plain_total if pairs and plain_total > 0 else None
+
+
 def per_test_sizes(text: str) -> list[tuple[int, int]]:
     """(lines, bytes) of each test's part of a text trace: from its "● " header to the next one,
     the closing "N failing of M tests traced with ..." line and blank lines at the end left out."""
@@ -236,6 +273,7 @@ class Totals:
     missed_failures: int = 0  # tests plain pytest fails that tracefix did not report failing
     locate_ratios: list[float] = field(default_factory=list)
     trace_ratios: list[float] = field(default_factory=list)
+    in_test_ratios: list[float] = field(default_factory=list)
 
 
 def totals_of(rows: list[dict]) -> Totals:
@@ -253,6 +291,8 @@ def totals_of(rows: list[dict]) -> Totals:
         totals.locate_ratios.append(row["ratios"]["locate"])
         if row["ratios"].get("trace") is not None:
             totals.trace_ratios.append(row["ratios"]["trace"])
+        if row["ratios"].get("in_test") is not None:
+            totals.in_test_ratios.append(row["ratios"]["in_test"])
     return totals
 
 
@@ -266,11 +306,12 @@ def percent(part: int, whole: int) -> str:
 
 # ---------------------------------------------------------------- the libraries and their venvs
 
-def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def run(cmd: list[str], cwd: Path | None = None, extra_env: dict | None = None
+        ) -> tuple[float, subprocess.CompletedProcess]:
     """Seconds of wall time and the finished process; the environment is this one's, less any
     active venv (tracefix would take it as the project's Python) and with a fixed width."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(CHILD_ENV)
+    env.update(CHILD_ENV, **(extra_env or {}))
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S)
     return time.perf_counter() - started, done
@@ -339,18 +380,25 @@ class Project:
     root: Path
     python: str  # the library's venv
     version: str  # of that Python
+    plugin_dir: Path  # holds the durations plugin, on PYTHONPATH for plain runs only
 
 
 def tracefix_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "tracefix", *args]
 
 
-def plain(project: Project, ids: list[str] = ()) -> tuple[float, list[str], str]:
-    """Seconds, failing ids and the output of plain pytest (the whole suite, or `ids`)."""
+def plain(project: Project, ids: list[str] = ()) -> tuple[float, list[str], str, dict]:
+    """Seconds, failing ids, the output and the per-test seconds of plain pytest (the whole suite, or `ids`)."""
     args = list(ids) or list(project.lib.test_args)
-    seconds, done = run([project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "--tb=no",
-                         *args], cwd=project.root)
-    return seconds, failing_from_summary(done.stdout), done.stdout[-2000:]
+    # pytest's default traceback, as a user runs it (and as tracefix's runs build it): with
+    # --tb=no a failing test of these suites takes ~1 ms instead of ~25 ms.
+    durations = project.plugin_dir / "durations.json"
+    durations.unlink(missing_ok=True)
+    seconds, done = run([project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", DURATIONS_MODULE,
+                         "-rfE", *args], cwd=project.root,
+                        extra_env={"PYTHONPATH": str(project.plugin_dir), "TRACEFIX_BENCH_DURATIONS": str(durations)})
+    per_test = json.loads(durations.read_text()) if durations.exists() else {}
+    return seconds, failing_from_summary(done.stdout), done.stdout[-2000:], per_test
 
 
 def tracefix_json(project: Project, command: str, *args: str) -> tuple[float, dict, str]:
@@ -387,7 +435,7 @@ def clean_row(project: Project, repeat: int) -> dict:
     """The unmodified suite: plain against locate, and the tests only tracefix calls failing."""
     got = alternated({"plain": lambda: plain(project),
                       "locate": lambda: tracefix_json(project, "locate", "--top", "1")}, repeat)
-    (plain_s, (_, plain_failing, plain_out)), (locate_s, (_, loc, locate_err)) = got["plain"], got["locate"]
+    (plain_s, (_, plain_failing, plain_out, _)), (locate_s, (_, loc, locate_err)) = got["plain"], got["locate"]
     row = {"kind": "clean", "library": project.lib.name, "version": project.lib.version,
            "seconds": {"plain": plain_s, "locate": locate_s}, "ratios": {"locate": locate_s / plain_s},
            "plain_failing": plain_failing}
@@ -412,7 +460,7 @@ def bug_row(project: Project, bug: Bug, repeat: int, max_ids: int) -> dict:
     with injected(project.root, bug):
         got = alternated({"plain": lambda: plain(project),
                           "locate": lambda: tracefix_json(project, "locate", "--top", "1000")}, repeat)
-        (plain_s, (_, plain_failing, plain_out)), (locate_s, (_, loc, locate_err)) = got["plain"], got["locate"]
+        (plain_s, (_, plain_failing, plain_out, _)), (locate_s, (_, loc, locate_err)) = got["plain"], got["locate"]
         if not plain_failing:
             return dict(row, error="no test fails with this bug", plain_tail=plain_out[-300:])
         if "error" in loc:
@@ -422,7 +470,7 @@ def bug_row(project: Project, bug: Bug, repeat: int, max_ids: int) -> dict:
         ids = plain_failing[:max_ids]
         pair = alternated({"plain": lambda: plain(project, ids),
                            "trace": lambda: tracefix_text(project, *ids)}, repeat)
-        (ids_plain_s, _), (ids_trace_s, (_, ids_text, _, _)) = pair["plain"], pair["trace"]
+        (ids_plain_s, (_, _, _, ids_durations)), (ids_trace_s, (_, ids_text, _, _)) = pair["plain"], pair["trace"]
     located = bad_ids(loc["outcomes"])
     return dict(
         row, tests=len(loc["outcomes"]), failing=len(plain_failing), traced_ids=len(ids),
@@ -434,7 +482,7 @@ def bug_row(project: Project, bug: Bug, repeat: int, max_ids: int) -> dict:
         seconds={"plain": plain_s, "locate": locate_s, "trace_json": trace_s, "trace_text": text_s,
                  "ids_plain": ids_plain_s, "ids_trace": ids_trace_s},
         ratios={"locate": locate_s / plain_s, "trace": ids_trace_s / ids_plain_s,
-                "trace_default": trace_s / plain_s},
+                "trace_default": trace_s / plain_s, "in_test": in_test_ratio(trace, ids_durations)},
         text=_sizes(per_test_sizes(text)), ids_text=_sizes(per_test_sizes(ids_text)),
         warnings=trace.get("warnings", []) + loc.get("warnings", []),
         stderr=(locate_err + "\n" + text_err).strip()[-800:],
@@ -486,12 +534,12 @@ def print_clean(rows: list[dict]) -> None:
 
 def print_bugs(rows: list[dict]) -> None:
     print("| bug | kind | failing / tests | rank (ties against) | recorded in default trace | "
-          "locate / plain | trace / plain (failing ids) | text lines / test (median, max) | "
-          "text KB / test (median, max) | false failures |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "locate / plain | trace IDS / plain IDS | in-test, default trace / plain | "
+          "text lines / test (median, max) | text KB / test (median, max) | false failures |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in (r for r in rows if r["kind"] == "bug"):
         if r.get("error"):
-            print(f"| {r['bug']['id']} | {r['bug']['kind']} | error: {r['error'][:80]} | | | | | | | |")
+            print(f"| {r['bug']['id']} | {r['bug']['kind']} | error: {r['error'][:80]} | | | | | | | | |")
             continue
         rank = r["rank"]
         where = f"{rank['rank']} ({rank['worst']})" if rank["rank"] is not None else "not ranked"
@@ -500,9 +548,10 @@ def print_bugs(rows: list[dict]) -> None:
         t = r["text"]
         lines = f"{t['lines_median']:g}, {t['lines_max']}" if t["tests"] else "-"
         kb = f"{t['bytes_median'] / 1024:.1f}, {t['bytes_max'] / 1024:.1f}" if t["tests"] else "-"
+        in_test = r["ratios"].get("in_test")
         print(f"| {r['bug']['id']} | {r['bug']['kind']} | {r['failing']} / {r['tests']} | {where} | {traced} | "
-              f"{r['ratios']['locate']:.2f} | {r['ratios']['trace']:.2f} | {lines} | {kb} | "
-              f"{len(r['false_failures'])} |")
+              f"{r['ratios']['locate']:.2f} | {r['ratios']['trace']:.2f} ({r['traced_ids']} tests) | "
+              f"{'-' if in_test is None else f'{in_test:.2f}'} | {lines} | {kb} | {len(r['false_failures'])} |")
     print()
 
 
@@ -518,8 +567,10 @@ def print_totals(rows: list[dict], python: str) -> None:
     print(f"- buggy function recorded by the default trace: {percent(totals.traced, totals.bugs)}")
     print(f"- locate / plain, buggy suites: {spread(totals.locate_ratios)}; unmodified suites: {spread(clean)}"
           f"   (target <= {locate_target}x on {'3.12+' if modern else '3.11'})")
-    print(f"- trace / plain on the failing tests alone: {spread(totals.trace_ratios)}   (target <= "
-          f"{TARGETS['trace_311']}x on 3.11)")
+    print(f"- trace / plain on the failing tests alone, wall time of `tracefix trace IDS` (every project "
+          f"function recorded): {spread(totals.trace_ratios)}   (target <= {TARGETS['trace_311']}x on 3.11)")
+    print(f"- the same tests' own time under the default trace (top 10 suspects recorded) / plain: "
+          f"{spread(totals.in_test_ratios)}")
     print(f"- false failures: {totals.false_failures}   (target {TARGETS['false_failures']}); "
           f"failures tracefix missed: {totals.missed_failures}")
     if errors:
@@ -530,7 +581,10 @@ def print_totals(rows: list[dict], python: str) -> None:
 
 def project_for(lib: Library, base: str, version: str, cache: Path) -> Project:
     tree = fresh_tree(sdist_of(lib, cache), cache / "work" / f"py{version}" / lib.name)
-    return Project(lib, tree, venv_python(lib, base, version, tree, cache), version)
+    plugin_dir = cache / "plugin" / f"py{version}"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    (plugin_dir / f"{DURATIONS_MODULE}.py").write_text(DURATIONS_PLUGIN)
+    return Project(lib, tree, venv_python(lib, base, version, tree, cache), version, plugin_dir)
 
 
 def measure(lib: Library, args, rows: list[dict], version: str) -> list[dict]:
@@ -573,7 +627,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(LIBRARIES), help="this library only (repeatable)")
     parser.add_argument("--redo", action="store_true", help="measure rows already in the results file again")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each timed pair; the medians count")
-    parser.add_argument("--max-ids", type=int, default=100, help="failing tests traced by id, at most")
+    parser.add_argument("--max-ids", type=int, default=10, help="failing tests traced by id, at most")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--table-only", action="store_true", help="print the table of the results file and stop")

@@ -115,3 +115,10 @@ def test_totals_count_hits_ratios_and_false_failures():
     assert totals.false_failures == 2
     assert rp.spread(totals.locate_ratios) == "median 2.00, max 2.50"
     assert rp.percent(totals.top3, totals.bugs) == "2/3 (67%)"
+
+
+def test_in_test_ratio_compares_the_same_tests_only():
+    trace = {"tests": [{"nodeid": "t.py::a", "duration": 0.3}, {"nodeid": "t.py::b", "duration": 0.5},
+                       {"nodeid": "t.py::c", "duration": 9.0}]}
+    assert rp.in_test_ratio(trace, {"t.py::a": 0.1, "t.py::b": 0.3}) == pytest.approx(2.0)
+    assert rp.in_test_ratio(trace, {}) is None
