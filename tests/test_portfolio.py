@@ -76,3 +76,15 @@ def test_the_baseline_alone_runs_the_tests_once_without_coverage(fixture_copy, t
     report = fix_project(root, config(tmp_path, FILE_GOOD, strategy="baseline", max_iters=1))
     assert report.status == "fixed"
     assert located == [] and len(plain) == 1
+
+
+def test_verdicts_off_asks_for_the_fix_alone(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    report = fix_project(root, config(tmp_path, GOOD_MEAN, strategy="flat", verdicts="off", max_iters=1))
+    assert report.status == "fixed" and purposes(tmp_path) == ["patch"]
+    assert report.judgments[0].note == "verdicts off"
+
+
+def test_verdicts_must_be_auto_on_or_off(tmp_path):
+    with pytest.raises(UserError, match="verdicts"):
+        load_config(tmp_path, flags={"verdicts": "sometimes"})

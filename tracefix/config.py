@@ -32,6 +32,7 @@ PORTFOLIOS = {
     "model-free": ("mutation",),
 }
 OFF = "off"
+VERDICTS = ("auto", "on", "off")
 
 
 def stages(strategy: str) -> list[str]:
@@ -81,6 +82,7 @@ class Config:
     budget_seconds: float | None = None  # wall seconds for the whole repair run; None: unbounded
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
+    verdicts: str = "auto"  # per-block verdicts in the traced loop: "on" | "off" | "auto" (on, except for a lone block)
     strategy: str = "default"  # a portfolio (config.PORTFOLIOS), or "auto" | "flat" | "hierarchical" | "baseline" (no trace) | "mutation" (no model) | "focused", or stages: "mutation,auto"
     decompose: bool = False  # split a long monolithic failing function into helpers before debugging it
     keep_structure: bool = False  # with decompose: inline the fix back into the original function
@@ -190,6 +192,7 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "include": ("list", False),
     "exclude": ("list", False),
     "strategy": ("str", False),
+    "verdicts": ("str", False),
     "decompose": ("bool", False),
     "keep_structure": ("bool", False),
     "apply": ("bool", False),
@@ -311,6 +314,8 @@ def _check_ranges(config: Config, sources: dict[str, str]) -> None:
     if any(step not in STRATEGIES for step in steps) or len(set(steps)) < len(steps):
         fail("strategy", "a portfolio (" + ", ".join(repr(p) for p in PORTFOLIOS) + ") or "
              + " or ".join(repr(s) for s in STRATEGIES) + ", or several of them, comma-separated, each once (stages)")
+    if config.verdicts not in VERDICTS:
+        fail("verdicts", " or ".join(repr(v) for v in VERDICTS))
     for name in ("max_tokens", "max_iters", "candidates", "token_budget"):
         if getattr(config, name) < 1:
             fail(name, "at least 1")

@@ -437,11 +437,13 @@ def fix(
     api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
     max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
     candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
-    strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, baseline (no trace: code, "
-                                                      "tests and errors only), or mutation (no model: plain "
-                                                      "mutants at the suspicious lines); or stages, comma-separated: "
-                                                      "baseline,auto tries the trace only when the baseline "
-                                                      "finds no fix."),
+    strategy: Optional[str] = typer.Option(None, help="A portfolio: default (mutation, then baseline, then auto) "
+                                                      "or model-free; or one strategy: mutation (no model), "
+                                                      "baseline (no trace), focused (samples at the marked "
+                                                      "suspicious lines), auto, flat, hierarchical; or stages, "
+                                                      "comma-separated, tried in order under one budget."),
+    verdicts: Optional[str] = typer.Option(None, help="Per-block verdicts in the traced loop: auto (default), on, "
+                                                      "off."),
     decompose: bool = typer.Option(False, "--decompose",
                                    help="Split a long (>40 lines) failing function into helpers first, then debug "
                                         "them bottom-up."),
@@ -466,7 +468,7 @@ def fix(
     _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     root_dir, test_ids = invocation(path, test_ids)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
-             "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
+             "strategy": strategy, "verdicts": verdicts, "apply": apply or None, "allow_dirty": allow_dirty or None,
              "decompose": decompose or None, "keep_structure": keep_structure or None,
              "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout,
              "budget_tokens": budget_tokens, "cost_budget": budget_usd, "budget_seconds": budget_seconds}

@@ -90,7 +90,8 @@ def fix_traced(start: Start, config: Config, client: LLMClient | None, progress:
             failure = replace(failure_context(root, nodeid, outcome.message, outcome.longrepr),
                               others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
             progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
-            judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
+            judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration,
+                              config.verdicts)
             judgments.append(judgment)
             # Verdicts inform the fix prompt but never skip a target: a small model often calls
             # every block correct, and the ranking is the stronger signal.
@@ -145,8 +146,10 @@ def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: di
 
 
 def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
-           count, budget: int, iteration: int) -> Judgment:
-    if len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
+           count, budget: int, iteration: int, verdicts: str = "auto") -> Judgment:
+    if verdicts == "off":  # the fix prompt's inline values only: one request per attempt instead of two
+        return Judgment(iteration, info.key, (), "verdicts off")
+    if verdicts == "auto" and len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
         # One block is the whole function: the fix prompt shows the same trace, and in the
         # corpus logs the 1.5B model called a buggy lone block correct 16 times in 16.
         return Judgment(iteration, info.key, (), "one block ran: the fix judges it, no separate verdict")
