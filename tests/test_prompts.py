@@ -166,3 +166,20 @@ def test_the_fix_prompt_writes_values_inline_once_and_stays_under_the_cap(loop_t
     assert text.count("def running(xs):") == 1  # the source once, annotated
     section = text.split("## What the code computed")[1].split("## Task")[0]
     assert count(section) <= 1500
+
+
+def test_the_values_and_marks_a_model_copies_from_the_prompt_never_reach_a_patch():
+    from tracefix.debugger.prompts import without_prompt_marks
+    answer = ("def mean(values):\n"
+              "    total = 0  # [block 0] total=0\n"
+              "    s = '# [block 1] in a string stays'\n"
+              "    for v in values:  # [block 1] ran 4x; first: v=1\n"
+              "        total += v  # <- suspicious\n"
+              "    return total / len(values)  # my own comment stays\n")
+    assert without_prompt_marks(answer) == (
+        "def mean(values):\n"
+        "    total = 0\n"
+        "    s = '# [block 1] in a string stays'\n"
+        "    for v in values:\n"
+        "        total += v\n"
+        "    return total / len(values)  # my own comment stays\n")

@@ -446,3 +446,28 @@ def _focused_task(info: FunctionInfo, failure: FailureContext, framing: str, mar
     return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare what it really did with "
             f"what the test expects. {where}{keep} Reply with one sentence naming the bug, then the complete "
             f"corrected function `{info.name}` in one ```python code block.")
+
+
+def without_prompt_marks(code: str) -> str:
+    """`code` without the comments the prompts write into the source they show (the inline
+    values `# [block N] ...`, the `# <- suspicious` marks): a model often copies them into its
+    answer, and a patch must not carry them. Only real comments go (tokenize tells a comment
+    from a string); code that does not tokenize is returned as it is."""
+    import io
+    import tokenize
+
+    cuts: dict[int, int] = {}
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.COMMENT and (token.string.startswith("# [block ") or token.string == MARK):
+                cuts[token.start[0]] = token.start[1]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return code
+    if not cuts:
+        return code
+    lines = code.splitlines(keepends=True)
+    for number, column in cuts.items():
+        line = lines[number - 1]
+        ending = line[len(line.rstrip("\r\n")):]
+        lines[number - 1] = line[:column].rstrip() + ending
+    return "".join(lines)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate, check_rewrite, extract_code, function_from
 from tracefix.debugger.llm import LLMClient
-from tracefix.debugger.prompts import function_source
+from tracefix.debugger.prompts import function_source, without_prompt_marks
 from tracefix.repair.patch import PatchError, apply_edits_in_memory
 from tracefix.tracer.records import FunctionInfo
 
@@ -43,6 +43,7 @@ def usable_function(root: Path, info: FunctionInfo, text: str, code: str | Malfo
     try:
         if isinstance(code, MalformedAnswer):
             raise code
+        code = without_prompt_marks(code)
         node = function_from(code, info.qualname)
         if node is None:
             raise RejectedCandidate(f"the answer has no function named {info.name}")
