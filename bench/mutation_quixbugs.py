@@ -26,12 +26,14 @@ from corpus import CORPUS_DIR, load_records, write_visible  # noqa: E402
 
 from tracefix.config import Config  # noqa: E402
 from tracefix.repair.mutation_search import mutation_report  # noqa: E402
+from tracefix.repair.setup import located_start  # noqa: E402
 
 
 def run_one(record: dict, config: Config, deadline: float, fast: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="tracefix-mut-") as tmp:
         project = write_visible(record, Path(tmp) / record["module_name"])
-        report, result = mutation_report(project, config, deadline_s=deadline, fast=fast)
+        start = located_start(project, config)
+        report, result = mutation_report(start, config, deadline_s=deadline, fast=fast)
         edited = report.edited.get(f"{record['module_name']}.py") if report.edited else None
         return {"id": record["id"], "status": report.status, "seconds": report.seconds,
                 "tokens": 0 if report.usage is None else report.usage.prompt_tokens + report.usage.completion_tokens,

@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,11 +47,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from corpus import hidden_tests_pass, load_records, write_visible  # noqa: E402
 from corpus_report import load_rows, report, without, write_rows  # noqa: E402
-from tracefix.config import Config  # noqa: E402
+from tracefix.config import PORTFOLIOS, STRATEGIES as config_strategies, Config  # noqa: E402
 from tracefix.repair.fix import fix_project  # noqa: E402
 from tracefix.tracer.runner import run_tests  # noqa: E402
 
-STRATEGIES = ("baseline", "flat", "hierarchical")
+STRATEGIES = ("baseline", "flat", "hierarchical")  # the default comparison
+# Any strategy or portfolio `tracefix fix --strategy` takes; "a+b" is the staged run "a,b".
+KNOWN = (*config_strategies, *PORTFOLIOS)
+COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                        capture_output=True, text=True).stdout.strip()  # the code a row was measured on
 MAX_ERRORS_IN_A_ROW = 3  # then the model is down, not unlucky: stop rather than fill the results with errors
 
 
@@ -96,7 +101,7 @@ def run_record(record: dict, strategies: list[str], config: Config, work: Path, 
     visible = write_visible(record, work / "visible" / _slug(record["id"]))
     before = run_tests(visible, test_timeout=config.test_timeout, run_timeout=config.run_timeout)
     base = {"id": record["id"], "source": record.get("source", ""), "model": config.model,
-            "max_iters": config.max_iters, "python": sys.version.split()[0],
+            "max_iters": config.max_iters, "python": sys.version.split()[0], "commit": COMMIT,
             **({"seed": config.seed} if config.seed is not None else {})}
     todo = [s for s in strategies if (record["id"], s) not in done]
     if not any(o.bad for o in before.outcomes):
@@ -116,7 +121,7 @@ def repair(record: dict, strategy: str, config: Config, visible: Path, work: Pat
     report, error = None, ""
     log = config.log_path / f"{visible.name}.{strategy}.jsonl" if config.log_path else None
     try:
-        report = fix_project(root, replace(config, strategy=strategy, log_path=log))
+        report = fix_project(root, replace(config, strategy=strategy.replace("+", ","), log_path=log))
     except Exception as exc:  # a model or environment failure: no fix, and said so in the row
         error = f"{type(exc).__name__}: {exc}"[:300]
     seconds = round(time.perf_counter() - started, 1)
@@ -128,6 +133,7 @@ def repair(record: dict, strategy: str, config: Config, visible: Path, work: Pat
         calls=usage.calls if usage else 0, prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0, seconds=seconds,
         candidates=len(report.candidates) if report else 0,
+        without_model=fixed and (usage is None or usage.calls == 0),
         fixed_in=next((c.function for c in report.candidates if c.outcome and c.outcome.accepted), None)
         if fixed else None,
         hidden_pass=hidden_tests_pass(record, work / "score" / strategy / visible.name, edited,
@@ -166,9 +172,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     strategies = [s for s in args.strategy.split(",") if s]
-    unknown = [s for s in strategies if s not in STRATEGIES]
+    unknown = [s for s in strategies if any(part not in KNOWN for part in s.split("+"))]
     if unknown:
-        raise SystemExit(f"run_corpus: unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+        raise SystemExit(f"run_corpus: unknown strategy {unknown[0]!r}; choose from {', '.join(KNOWN)} "
+                         "(or several joined by +)")
     rows = load_rows(args.out)
     if args.redo:
         if not args.out:
@@ -189,7 +196,8 @@ def main(argv=None) -> int:
         groups.append(load_records(path, where, ids)[:args.limit])
     records = interleave(groups)
     # A row that ended in an error (model unreachable, ...) says nothing of the strategy: run it again.
-    done = {(r["id"], r["strategy"]) for r in rows if r["status"] != "error"}
+    # Rows of another seed are another repetition: they do not count as done for this one.
+    done = {(r["id"], r["strategy"]) for r in rows if r["status"] != "error" and r.get("seed") == args.seed}
     todo = [r for r in records if any((r["id"], s) not in done for s in strategies)]
     print(f"{len(records)} records, {len(records) - len(todo)} already done in {args.out}", file=sys.stderr)
 

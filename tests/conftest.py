@@ -31,11 +31,14 @@ def fixture_copy(tmp_path):
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
     """Run `tracefix ARGS` in a fresh interpreter, as the console script does."""
-    full_env = dict(os.environ, NO_COLOR="1", COLUMNS="160", **(env or {}))
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160", **(env or {})}  # env may set COLUMNS
     return subprocess.run([sys.executable, "-m", "tracefix", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def mocks(*answers: str) -> dict:
-    """Environment that makes the CLI's model answer with these texts, in order (litellm's mock_response)."""
-    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers))}
+def mocks(*answers: str, strategy: str = "auto") -> dict:
+    """Environment that makes the CLI's model answer with these texts, in order (litellm's
+    mock_response). Canned answers are written for one strategy's requests: the traced loop
+    unless said otherwise (the default portfolio would start with the model-free search, and
+    a bug it fixes would never reach the answers). A `--strategy` flag still wins."""
+    return {"TRACEFIX_MOCK_RESPONSES": json.dumps(list(answers)), "TRACEFIX_STRATEGY": strategy}

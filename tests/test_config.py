@@ -19,7 +19,7 @@ def test_defaults_apply_without_pyproject_env_or_flags(tmp_path):
     assert config.model is None
     assert (config.temperature, config.max_tokens, config.request_timeout, config.retries) == (0.0, 1024, 60.0, 2)
     assert (config.test_timeout, config.run_timeout, config.max_iters, config.candidates) == (10.0, 300.0, 5, 1)
-    assert (config.token_budget, config.cost_budget, config.strategy) == (6000, None, "auto")
+    assert (config.token_budget, config.cost_budget, config.strategy) == (6000, None, "default")
     assert config.apply is False and config.allow_dirty is False
     assert config.cache_dir == tmp_path.resolve() / ".tracefix" / "cache"
     assert set(sources.values()) == {"default"}

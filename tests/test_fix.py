@@ -150,11 +150,32 @@ def test_model_timeout_is_one_line_error(fixture_copy):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_no_model_configured_is_an_error(fixture_copy):
+def test_no_model_configured_is_an_error_for_a_model_strategy(fixture_copy):
     root = fixture_copy("average")
-    result = run_cli("fix", str(root), env={"TRACEFIX_MODEL": ""})
+    result = run_cli("fix", str(root), "--strategy", "auto", env={"TRACEFIX_MODEL": ""})
     assert result.returncode == 2
     assert "no model configured" in result.stderr
+
+
+def test_the_default_portfolio_fixes_without_a_model_what_a_mutant_fixes(fixture_copy):
+    root = fixture_copy("average")
+    before = (root / "stats/summary.py").read_text()
+    result = run_cli("fix", str(root), env={"TRACEFIX_MODEL": ""})
+    assert result.returncode == 0, result.stderr
+    assert "+    return total / len(values)" in result.stdout  # the clean edit, not `* 1` or `+ 0`
+    assert "fixed without a model call" in result.stderr
+    assert (root / "stats/summary.py").read_text() == before
+
+
+def test_without_a_model_the_default_portfolio_names_what_it_skipped(fixture_copy, tmp_path):
+    root = fixture_copy("average")
+    # no mutant fixes a mean that is off by a factor: the model stages were needed
+    (root / "stats/summary.py").write_text((root / "stats/summary.py").read_text().replace(
+        "return total / (len(values) + 1)", "return total / len(values) * 0.5 + total / len(values) * 0.25"))
+    result = run_cli("fix", str(root), env={"TRACEFIX_MODEL": ""})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "baseline skipped: no model configured" in result.stderr
+    assert "auto skipped: no model configured" in result.stderr
 
 
 def test_nothing_to_fix_when_tests_pass(fixture_copy):
@@ -206,7 +227,7 @@ def test_recorded_real_model_answers_replay_offline(fixture_copy, tmp_path):
     cache = tmp_path / "recorded"
     shutil.copytree(FIXTURES / "recorded" / "average", cache)
     result = run_cli("fix", str(root), "--model", "openai/qwen2.5-coder-1.5b", "--cache", str(cache),
-                     env={"OPENAI_API_KEY": ""})
+                     "--strategy", "auto", env={"OPENAI_API_KEY": ""})
     assert result.returncode == 0, result.stderr
     assert "-    return total / (len(values) + 1)" in result.stdout
     assert "+    return total / (len(values))" in result.stdout  # the model's own (redundant) parentheses

@@ -22,9 +22,9 @@ from tracefix.debugger.hierarchy import call_text, in_order, judge_bottom_up, pa
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair import validate as validate_module
 from tracefix.repair.patch import apply_edits_in_memory
-from tracefix.repair.traced import _targets
+from tracefix.repair.setup import targets_of
 from tracefix.repair.helper_checks import checks_from, literal_summary, module_name, stable_checks
-from tracefix.repair.strategy import located
+from tracefix.repair.plan import located
 from tracefix.tracer.project import source_files
 from tracefix.tracer import records
 from tracefix.tracer.records import CallRecord
@@ -176,7 +176,7 @@ def test_hierarchical_order_puts_the_helper_first_even_when_the_ranking_puts_the
     root, loc, coverage, run = shipping
     ranked = [s.function for s in loc.functions]
     assert ranked.index(PARCEL_WEIGHT) < ranked.index(TO_GRAMS)  # the ranking blames the caller
-    flat = _targets(loc.functions, run.traces)
+    flat = targets_of(loc.functions, run.traces)
     assert flat[0][0].key == PARCEL_WEIGHT
     hierarchy = judge_bottom_up(root, mock_client(HELPER_WRONG), Config(model="openai/mock"), run.traces, coverage,
                                 source_files(root))
@@ -212,6 +212,17 @@ def test_only_uncut_literal_summaries_become_check_arguments():
     assert not literal_summary("[1, 2, 3, 4, 5, 6, 7, 8, ...]")
     assert not literal_summary("Cart(lines=[])")
     assert not literal_summary("<function f>")
+
+
+def test_a_generator_stopped_at_a_yield_gives_no_helper_check(tmp_path):
+    from tracefix.debugger.hierarchy import Pair
+    from tracefix.tracer.cfg import functions_in
+
+    (tmp_path / "gen.py").write_text("def words(text):\n    yield from text.split()\n")
+    (info,) = functions_in((tmp_path / "gen.py").read_text(), "gen.py")
+    stopped = Pair(1, info.key, "test_gen.py::test_it", False, {"text": "'a b'"}, None, None)
+    ran_out = Pair(2, info.key, "test_gen.py::test_it", False, {"text": "'a b'"}, "None", None)
+    assert [c.returned for c in checks_from(tmp_path, info, [stopped, ran_out])] == ["None"]
 
 
 def test_module_name_follows_the_package_chain(tmp_path):

@@ -55,3 +55,15 @@ def test_both_collectors_name_themselves_in_the_result(fixture_copy, collector):
     result = run_cli("locate", str(root), "--collector", collector, "--format", "json")
     assert result.returncode == 1, result.stderr
     assert json.loads(result.stdout)["collector"] == collector
+
+
+def test_the_text_tables_show_each_suspects_source(fixture_copy):
+    root = fixture_copy("cart")
+    result = run_cli("locate", str(root), "--top", "3", env={"COLUMNS": "80"})
+    assert result.returncode == 1, result.stderr
+    rows = result.stdout.split("suspect lines")[1].splitlines()
+    assert any("shop/pricing.py:8" in row and "cut = price *" in row for row in rows), result.stdout
+    blocks = result.stdout.split("suspect blocks")[1].split("suspect lines")[0]
+    # a block that starts with the docstring shows its first statement
+    assert "if percent <= 0:" in blocks and '"""' not in blocks
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())

@@ -175,6 +175,15 @@ def test_mutation_fixes_the_off_by_one_fixture_without_a_model_and_leaves_the_tr
     assert _hashes(root) == before
 
 
+def test_apply_still_reports_the_diff_it_wrote(fixture_copy):
+    # The diff is taken against the files as they were: after --apply they equal the edit.
+    root = fixture_copy("offbyone")
+    report = fix_project(root, Config(strategy="mutation", test_timeout=2, apply=True, allow_dirty=True))
+    assert report.status == "fixed" and report.applied == ("window/moving.py",)
+    assert "+    for start in range(len(values) - width + 1):  # one window short\n" in report.diff
+    assert (root / "window/moving.py").read_text() == report.edited["window/moving.py"]
+
+
 def test_a_looping_fixture_is_fixed_past_mutants_that_loop(fixture_copy):
     root = fixture_copy("search")
     report = fix_by_mutation(root, Config(test_timeout=1))
@@ -245,3 +254,10 @@ def test_a_candidate_that_spoils_a_parametrized_input_does_not_spoil_the_next(tm
         original = worker.try_candidate("sorter.py", "first", "def first(xs):\n    return xs[0]\n", 1)
     assert not spoiler.all_passed
     assert original.all_passed
+
+
+def test_an_edit_that_leaves_an_identity_is_written_as_a_person_would():
+    text = "def mean(values):\n    return sum(values) / (len(values) + 1)\n"
+    edits = [m.function_source for m in mutants_of(text, "m.py", "mean", [2])]
+    assert any("/ len(values)\n" in e for e in edits)
+    assert not any("* 1)" in e or "+ 0)" in e or "- 0)" in e for e in edits)

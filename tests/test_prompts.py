@@ -154,3 +154,15 @@ def test_a_call_stopped_by_the_timeout_says_so(tmp_path):
     failure = failure_context(tmp_path, outcome.nodeid, outcome.message, outcome.longrepr)
     text = fix_messages(tmp_path, info, trace, failure, count, 6000)[-1]["content"]
     assert "Call spin(n=1) did not return (stopped by the per-test timeout)" in text
+
+
+def test_the_fix_prompt_writes_values_inline_once_and_stays_under_the_cap(loop_trace):
+    root, trace, info, failure = loop_trace
+    text = fix_messages(root, info, trace, failure, count, 20000)[-1]["content"]
+    # the loop body's line carries its first and last visit, and how often it ran
+    body = next(line for line in text.splitlines() if line.startswith("        total += x * 2  # [block"))
+    assert "ran 300x; first: (no change); last recorded (visit 40): total=1560" in body  # bounded to 40 visits
+    assert "    before: " not in text and "] (visit " not in text  # no block dump
+    assert text.count("def running(xs):") == 1  # the source once, annotated
+    section = text.split("## What the code computed")[1].split("## Task")[0]
+    assert count(section) <= 1500

@@ -315,3 +315,78 @@ def test_endless_recursion_keeps_the_calls_it_recorded(tmp_path, backend):
     full = [c for c in calls if c.visits]
     assert [c.args["n"] for c in full] == ["0", "1", "2", "3", "4"]
     assert [c.depth for c in full] == [0, 1, 2, 3, 4]
+
+
+GENERATORS = textwrap.dedent(
+    '''
+    def words(text):
+        for w in text.split():
+            yield w.upper()
+
+
+    def first(text):
+        gen = words(text)
+        return next(gen)
+
+
+    def shout(text):
+        out = list(words(text))
+        return first(text), out
+    '''
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_generator_is_one_call_with_its_resumptions(tmp_path, backend):
+    mod = load(tmp_path, "gens", GENERATORS)
+    functions = functions_in(GENERATORS, "gens.py")
+    calls, _ = record(tmp_path, functions, mod.shout, "a b c", backend=backend)
+    by_name = {}
+    for call in calls:
+        by_name.setdefault(call.function.split("::")[-1], []).append(call)
+    exhausted, abandoned = by_name["words"]
+    assert exhausted.yields == 3 and exhausted.yielded == ("'A'", "'B'", "'C'")
+    assert exhausted.returned == "None" and exhausted.raised is None and exhausted.finished
+    # each resumption is a visit of the same record, not a call of its own
+    assert len([v for v in exhausted.visits if v.after.get("w")]) == 3
+    # closed by the garbage collector after one value: stopped early, not a failure
+    assert abandoned.yields == 1 and abandoned.raised is None and abandoned.finished
+    assert abandoned.returned is None
+    assert abandoned.parent == by_name["first"][0].id
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nested_call_knows_the_line_of_its_caller_that_made_it(module, backend):
+    root, mod, functions = module
+    calls, _ = record(root, functions, mod.outer, 2, backend=backend)
+    outer, *inner = calls
+    assert outer.call_line is None  # no recorded caller
+    assert {c.call_line for c in inner} == {SOURCE.splitlines().index("        s += inner(i)") + 1}
+
+
+OBJECTS = textwrap.dedent(
+    '''
+    class Ledger:
+        def __init__(self):
+            self.owner = "a fairly long owner name to use up the summary " * 2
+            self.bank = "a fairly long bank name to use up the summary " * 2
+            self.entries = []
+
+        def add(self, amount):
+            self.entries.append(amount)
+            return len(self.entries)
+    '''
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_change_past_the_cut_of_a_long_object_is_recorded_by_attribute(tmp_path, backend):
+    mod = load(tmp_path, "ledger", OBJECTS)
+    functions = [f for f in functions_in(OBJECTS, "ledger.py") if f.name == "add"]
+    ledger = mod.Ledger()
+    calls, _ = record(tmp_path, functions, ledger.add, 42, backend=backend)
+    (call,) = calls
+    assert len(call.args["self"]) == 120  # the argument itself stays one bounded summary
+    first = call.visits[0]
+    assert first.before["self.entries"] == "[]" and "self" not in first.before
+    assert first.after == {"self.entries": "[42]"}

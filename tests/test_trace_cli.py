@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from conftest import run_cli
+from tracefix.tracer.selection import SNAPSHOT_BUDGET
 
 
 def test_version_and_help():
@@ -38,13 +40,15 @@ def test_trace_json_follows_the_schema(fixture_copy):
     result = run_cli("trace", str(root), "--format", "json")
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
-    assert data["schema"] == "tracefix.trace/1"
+    assert data["schema"] == "tracefix.trace/1.2"
     assert data["summary"] == {"tests": 4, "failing": 2, "traced": 2}
     test = next(t for t in data["tests"] if t["nodeid"].endswith("test_sale_price"))
     calls = {c["function"]: c for c in test["calls"]}
     helper = calls["shop/pricing.py::apply_discount"]
     caller = calls["shop/cart.py::sale_price"]
     assert helper["parent"] == caller["id"] and helper["depth"] == 1
+    assert helper["call_line"] == 25 and caller["call_line"] is None  # the caller's `return apply_discount(...)`
+    assert test["call_counts"] == {"shop/cart.py::sale_price": 1, "shop/pricing.py::apply_discount": 1}
     assert helper["args"] == {"price": "1000", "percent": "25"}
     assert helper["returned"] == "0"
     assert any(v["after"].get("cut") == "2500" for v in helper["visits"])
@@ -127,7 +131,7 @@ def test_endless_recursion_is_reported_in_the_users_code_not_the_tracers(tmp_pat
     assert f"[depth {deepest}] fact(n=" in titles[-1]  # at the overflow even a repr may fail
     if not three["calls"][0]["finished"]:  # settrace: say why the calls never returned
         assert "did not return: stopped here by a RecursionError" in text
-    assert "more calls recorded but not shown" in text
+    assert re.search(r"not shown: fact ×\d+", text) and "--format json has all of them" in text
 
 
 def test_tracefix_keeps_its_own_frames_in_reports_when_the_project_is_tracefix(tmp_path):
@@ -218,3 +222,89 @@ def test_bare_tracefix_reports_failures_and_suspects(fixture_copy):
     assert "1. finder/bisect_search.py:4 find" in out
     assert "find -> did not return (stopped by the per-test timeout) (line " in out
     assert "[tool.tracefix] model" in out
+
+
+def _pipeline_project(root: Path, steps: int = 11) -> Path:
+    """A failing test that runs `steps` helpers, `pipeline` and the buggy `scale`: a passing test
+    runs `scale` too, so it ranks last, past the `steps` + 1 functions only the failing test runs."""
+    (root / "pipe").mkdir(parents=True)
+    (root / "pipe" / "__init__.py").write_text("")
+    helpers = "".join(f"def step{i:02d}(x):\n    y = x + 1\n    return y\n\n\n" for i in range(1, steps + 1))
+    calls = "".join(f"    x = step{i:02d}(x)\n" for i in range(1, steps + 1))
+    (root / "pipe" / "steps.py").write_text(
+        helpers + "def scale(x):\n    doubled = x * 2 + x // 100  # the bug shows from 100 up\n    return doubled\n\n\n"
+        f"def pipeline(x):\n{calls}    return scale(x)\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_pipe.py").write_text(textwrap.dedent(f"""\
+        from pipe.steps import pipeline, scale
+
+
+        def test_scale_small():
+            assert scale(3) == 6
+
+
+        def test_pipeline():
+            assert pipeline(189) == {(189 + steps) * 2}
+    """))
+    return root
+
+
+def _recorded(data: dict) -> set[str]:
+    return {c["function"] for t in data["tests"] for c in t["calls"]}
+
+
+def test_a_culprit_ranked_past_ten_is_recorded(tmp_path):
+    root = _pipeline_project(tmp_path)
+    ranking = json.loads(run_cli("locate", str(root), "--format", "json", "--top", "20").stdout)
+    assert [f["rank"] for f in ranking["functions"] if f["qualname"] == "scale"] == [13]
+    data = json.loads(run_cli("trace", str(root), "--format", "json").stdout)
+    assert "pipe/steps.py::scale" in _recorded(data) and len(_recorded(data)) == 13
+    assert data["tests"][0]["unrecorded"] == []
+    assert data["selection"] == {"by": "ranking", "suspects": None, "max_snapshots": SNAPSHOT_BUDGET, "include": None}
+    text = run_cli("trace", str(root)).stdout
+    assert "scale(x=200) -> 402" in text and "not recorded" not in text
+
+
+def test_functions_left_out_are_named_with_the_flag_that_records_them(tmp_path):
+    root = _pipeline_project(tmp_path)
+    data = json.loads(run_cli("trace", str(root), "--suspects", "5", "--format", "json").stdout)
+    assert len(_recorded(data)) == 5
+    left = data["tests"][0]["unrecorded"]
+    assert [u["rank"] for u in left] == list(range(6, 14))
+    assert left[-1] == {"function": "pipe/steps.py::scale", "rank": 13, "reason": "rank", "snapshots": None}
+    assert data["selection"]["include"] == "--suspects 13"
+    text = run_cli("trace", str(root), "--suspects", "5").stdout
+    assert "not recorded: 8 functions the traced tests ran (--suspects 13 records them in full" in text
+    assert "pipe/steps.py::scale  (rank 13; past the 5 functions recorded)" in text
+    everything = json.loads(run_cli("trace", str(root), "--suspects", "13", "--format", "json").stdout)
+    assert "pipe/steps.py::scale" in _recorded(everything) and not everything["tests"][0]["unrecorded"]
+
+
+def test_the_snapshot_bound_leaves_functions_out_and_says_so(tmp_path):
+    root = _pipeline_project(tmp_path)
+    data = json.loads(run_cli("trace", str(root), "--max-snapshots", "10", "--format", "json").stdout)
+    (test,) = data["tests"]
+    assert sum(1 + len(c["visits"]) for c in test["calls"]) <= 10
+    assert test["unrecorded"] and {u["reason"] for u in test["unrecorded"]} == {"snapshots"}
+    assert {u["function"] for u in test["unrecorded"]} | _recorded(data) == \
+        {f"pipe/steps.py::step{i:02d}" for i in range(1, 12)} | {"pipe/steps.py::pipeline", "pipe/steps.py::scale"}
+    assert data["selection"]["include"] == "--suspects 13"
+    diagnostics = run_cli("trace", str(root), "--max-snapshots", "10", "--format", "diagnostics")
+    assert "note: not recorded: " in diagnostics.stderr and "pipe/steps.py::scale" in diagnostics.stderr
+
+
+def test_suspects_applies_to_named_tests(tmp_path):
+    root = _pipeline_project(tmp_path)
+    one = json.loads(run_cli("trace", str(root), "--suspects", "1", "tests/test_pipe.py::test_pipeline",
+                             "--format", "json").stdout)
+    assert [t["nodeid"] for t in one["tests"]] == ["tests/test_pipe.py::test_pipeline"]
+    assert _recorded(one) == {"pipe/steps.py::step01"}
+    assert len(one["tests"][0]["unrecorded"]) == 12
+    # Named or not, a test is traced with the same selection.
+    named = json.loads(run_cli("trace", str(root), "tests/test_pipe.py::test_pipeline", "--format", "json").stdout)
+    default = json.loads(run_cli("trace", str(root), "--format", "json").stdout)
+    assert named["tests"][0]["functions"] == default["tests"][0]["functions"]
+    # A named passing test records what it ran, not every project function.
+    passing = json.loads(run_cli("trace", str(root), "tests/test_pipe.py::test_scale_small", "--suspects", "3",
+                                 "--format", "json").stdout)
+    assert _recorded(passing) == {"pipe/steps.py::scale"}

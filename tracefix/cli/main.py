@@ -15,11 +15,13 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tracefix.config import needs_model
 from tracefix.errors import InternalSignal, UserError
 from tracefix.tracer.coverage_session import check_collector
 from tracefix.tracer.project import invocation
+from tracefix.tracer.selection import SNAPSHOT_BUDGET
 from tracefix.tracer.tracing import SUSPECTS_TRACED
 
 
@@ -32,13 +34,24 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+UNRECORDED_SHOWN = 10  # functions named in the text trace's "not recorded" lines; JSON has them all
+
+
+PIPE_WIDTH = 160  # columns when stdout is no terminal (a pipe, a file, a CI log) and COLUMNS is unset
 
 
 def _stdout() -> Console:
-    # Rich assumes 80 columns when stdout is not a terminal; traces read better wider.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 120))
+    # A terminal: rich reads its width (COLUMNS first). Elsewhere rich would assume 80 columns
+    # and cut a trace's source and values; a log has room, so COLUMNS or a wide default.
     return Console(no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=False,
-                   width=width)
+                   width=None if sys.stdout.isatty() else _columns(PIPE_WIDTH))
+
+
+def _columns(default: int) -> int:
+    try:
+        return max(40, int(os.environ["COLUMNS"]))
+    except (KeyError, ValueError):
+        return default
 
 
 def _stderr() -> Console:
@@ -101,7 +114,7 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
     config, sources, warnings = load_config(root_dir, {})
     err, out = _stderr(), _stdout()
     for warning in warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     config, _interpreter = _with_interpreter(root_dir, config, sources, python)
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
         loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
@@ -111,11 +124,14 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
         raise typer.Exit(EXIT_OK)
     out.print(f"[bold]{loc.failing} failing[/bold], {loc.passing} passing tests")
     for o in loc.outcomes:
-        if o.bad:
-            out.print(f"  [red]✗[/red] {o.nodeid}: {o.message}")
+        if o.bad:  # never markup: a parametrized id's "[a b]" would read as a style and vanish
+            first, *more = explanation(o)
+            out.print(Text.assemble("  ", ("✗", "red"), f" {o.nodeid}: {first}"))
+            for line in more:
+                out.print(f"      {line}", markup=False)
     out.print("most suspicious:")
     for s in loc.functions[:5]:
-        out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})")
+        out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})", markup=False)
     failing = [o.nodeid for o in loc.outcomes if o.bad]
     with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions if s.function][:SUSPECTS_TRACED] or None,
@@ -141,6 +157,22 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
     raise typer.Exit(EXIT_OK if report.status == "fixed" else EXIT_FAILURES)
 
 
+EXPLANATION_LINES = 8  # lines of pytest's explanation of a failure in the bare summary
+
+
+def explanation(outcome, limit: int = EXPLANATION_LINES) -> list[str]:
+    """How pytest explained a failure, one item a line: its `E` lines (an assertion's `where`
+    lines and diffs keep their own lines and indentation), else the one-line message."""
+    lines = [line[1:] for line in outcome.longrepr.splitlines() if line.startswith("E ") or line == "E"]
+    if not lines:
+        return [outcome.message]
+    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    lines = [l[indent:].rstrip() for l in lines if l.strip()]
+    if len(lines) > limit:
+        lines = lines[:limit - 1] + [f"... ({len(lines) - limit + 1} more lines: tracefix trace)"]
+    return lines
+
+
 PathArg = typer.Argument(None, help="The project's root folder (default: pytest's rootdir for the current "
                                     "folder), or a test id such as tests/test_x.py::test_y.", show_default=False)
 TestIdsArg = typer.Argument(None, help="pytest node ids to trace (default: every failing test).")
@@ -153,7 +185,7 @@ PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests 
 def trace(
     path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
-    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1) or diagnostics "
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.2) or diagnostics "
                             "(path:line:col: severity: message lines)."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -162,8 +194,12 @@ def trace(
     max_visits: int = typer.Option(5, help="Visits recorded per block per call (later ones are elided)."),
     max_calls: int = typer.Option(20, help="Calls recorded in full per function per test."),
     backend: Optional[str] = typer.Option(None, help="settrace or monitoring (default: the best this Python has)."),
-    suspects: int = typer.Option(SUSPECTS_TRACED, help="Rank the code first and record only the top N suspect functions "
-                                          "(0: record every project function)."),
+    suspects: Optional[int] = typer.Option(None, help="Record the N most suspicious functions the traced tests ran, "
+                                           "whatever their size (0: every project function; default: as many "
+                                           "as fit in --max-snapshots)."),
+    max_snapshots: int = typer.Option(SNAPSHOT_BUDGET, min=1, help="Snapshots (calls and block visits) per test: "
+                                      "the functions the traced tests ran are recorded, most suspicious first, "
+                                      "while they fit; the others are named."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
@@ -176,7 +212,8 @@ def trace(
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
         run = trace_tests(root_dir, test_ids or (), test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                           pytest_args=config.pytest_args, bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
-                          suspects=suspects or None, python=config.python)
+                          suspects=suspects or None, max_snapshots=max_snapshots if suspects is None else None,
+                          python=config.python)
     if fmt == "json":
         typer.echo(json.dumps(dict(trace_run_json(run), interpreter=interpreter.to_json()), indent=1))
     elif fmt == "diagnostics":
@@ -189,20 +226,57 @@ def trace(
     raise typer.Exit(EXIT_FAILURES if bad else EXIT_OK)
 
 
+MARKED_LINES = 3  # the lines of the ranking the text trace marks
+
+
 def _print_trace_run(run, root_dir: Path) -> None:
-    from tracefix.tracer.view import render_trace
+    from tracefix.tracer.view import Marks, render_legend, render_trace
 
     out = _stdout()
     if not run.traces:
         out.print(f"nothing to trace: all {len(run.outcomes)} tests pass")
+    loc = run.localization
+    marks = Marks.from_ranking(loc.lines, MARKED_LINES) if loc is not None else Marks()
+    if run.traces:
+        render_legend(out, marks, MARKED_LINES)
     for trace_ in run.traces:
-        render_trace(out, root_dir, trace_)
+        render_trace(out, root_dir, trace_, marks=marks)
         out.print()
     for warning in run.warnings:
-        _stderr().print(f"warning: {warning}", style="yellow")
+        _stderr().print(f"warning: {warning}", style="yellow", markup=False)
+    note = _unrecorded_note(run)
+    if note:
+        header, items = note
+        out.print(header + ":", markup=False, soft_wrap=True)
+        for item in items[:UNRECORDED_SHOWN]:
+            out.print(f"  {item}", markup=False, soft_wrap=True)
+        if len(items) > UNRECORDED_SHOWN:
+            out.print(f"  ... and {len(items) - UNRECORDED_SHOWN} more (--format json lists them)", markup=False)
     if run.traces:
         failing = len([t for t in run.traces if t.outcome != "passed"])
         out.print(f"{failing} failing of {len(run.outcomes)} tests traced with {run.backend} on Python {run.python}")
+
+
+def _unrecorded_note(run) -> tuple[str, list[str]] | None:
+    """A header and one line per function that the traced tests ran and the trace leaves out
+    (most suspicious first), the header naming the flag that records them; None when none is."""
+    from tracefix.tracer.selection import FUNCTIONS_RECORDED
+
+    left = run.unrecorded()
+    if not left:
+        return None
+    chosen = run.selection
+
+    def why(u) -> str:
+        rank = f"rank {u.rank}" if u.rank is not None else "no failing test ran it"
+        if u.reason == "snapshots":
+            return f"{rank}; its {u.snapshots} snapshots did not fit in the {chosen.max_snapshots} per test"
+        return f"{rank}; past the {chosen.suspects or FUNCTIONS_RECORDED} functions recorded"
+
+    include = f"{chosen.include} records them in full, " if chosen.include else ""
+    header = (f"not recorded: {len(left)} functions the traced tests ran "
+              f"({include}--suspects 0 every project function)")
+    return header, [f"{u.function}  ({why(u)})" for u in left]
 
 
 @app.command()
@@ -211,7 +285,8 @@ def locate(
     test_ids: Optional[List[str]] = typer.Argument(
         None, help="pytest node ids or files to run (default: the whole suite; passing tests sharpen the ranking)."),
     top: int = typer.Option(10, "--top", help="How many suspects of each kind to show."),
-    fmt: str = typer.Option("text", "--format", help="text, json or diagnostics (path:line:col: severity: message)."),
+    fmt: str = typer.Option("text", "--format", help="text, json, diagnostics (path:line:col: severity: message) "
+                            "or sarif (SARIF 2.1.0, for GitHub code scanning)."),
     formula: str = typer.Option("ochiai", help="ochiai, tarantula or dstar."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),
@@ -224,7 +299,7 @@ def locate(
     """Rank functions, blocks and lines by how strongly the failing tests point at them."""
     from tracefix.tracer.localize import locate as locate_
 
-    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     check_collector(collector, _NoVersionCheck)
     root_dir, test_ids = invocation(path, test_ids)
     config, interpreter = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout}, python)
@@ -242,10 +317,14 @@ def locate(
 
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=loc.outcomes, suspects=shown.lines,
                                                      formula=loc.formula)))
+    elif fmt == "sarif":
+        from tracefix.cli.sarif import dumps, locate_log
+
+        sys.stdout.write(dumps(locate_log(root_dir, shown, _installed_version())))
     else:
-        _print_localization(shown)
+        _print_localization(shown, root_dir)
     for warning in loc.warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     raise typer.Exit(EXIT_OK if loc.nothing_failing else EXIT_FAILURES)
 
 
@@ -283,24 +362,71 @@ def _with_interpreter(root_dir: Path, config, sources: dict, python: Optional[st
     return replace(config, python=interpreter.path), interpreter
 
 
-def _print_localization(loc) -> None:
+def _print_localization(loc, root_dir: Path) -> None:
+    from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     out = _stdout()
     if loc.nothing_failing:
         out.print(f"nothing to localize: all {loc.passing} tests pass")
         return
     out.print(f"{loc.failing} failing, {loc.passing} passing tests; formula {loc.formula}")
+    sources = _LineSource(root_dir)
     for kind, suspects in (("functions", loc.functions), ("blocks", loc.blocks), ("lines", loc.lines)):
-        table = Table(title=f"suspect {kind}", title_justify="left", show_lines=False)
-        for col in ("rank", "where", "function", "score", "failing", "passing"):
-            table.add_column(col, justify="right" if col in ("rank", "score", "failing", "passing") else "left")
+        # No vertical rules: at 80 columns every character goes to the source text.
+        table = Table(title=f"suspect {kind}", title_justify="left", show_lines=False, box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        # "fail" and "pass": how many failing and passing tests run the suspect.
+        columns = ("rank", "where", "function") + (("source",) if kind != "functions" else ()) + (
+            "score", "fail", "pass")
+        for col in columns:  # a narrow console wraps the text columns, never the numbers
+            number = col in ("rank", "score", "fail", "pass")
+            table.add_column(col, justify="right" if number else "left", no_wrap=number, overflow="fold",
+                             min_width=16 if col == "source" else None)
         for s in suspects:
             where = f"{s.path}:{s.line}" + (f"-{s.end_line}" if s.end_line != s.line else "")
             label = s.qualname + (f" [block {s.block}]" if s.block is not None else "")
-            table.add_row(str(s.rank), where, label, f"{s.score:.3f}", str(s.failing_covering),
+            source = ((Text(sources.first_statement(s.path, s.line, s.end_line)),)
+                      if kind != "functions" else ())
+            table.add_row(str(s.rank), where, label, *source, f"{s.score:.3f}", str(s.failing_covering),
                           str(s.passing_covering))
         out.print(table)
+
+
+class _LineSource:
+    """Source lines of the project's files, read once each, for the tables of `locate`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, list[str]] = {}
+
+    def first_statement(self, path: str, start: int, end: int) -> str:
+        """The first line of code in start..end, stripped, with " …" when more lines follow. A
+        block's range begins with the function's docstring when the body does: skipped (a
+        docstring never runs)."""
+        lines = self._lines(path)
+        number, quote = start, None
+        while number <= min(end, len(lines)):
+            text = lines[number - 1].strip()
+            if quote is not None:  # inside a docstring that started above
+                quote = None if quote in text else quote
+            elif text[:3] in ('"""', "'''"):  # a docstring: one line, or the first of several
+                quote = None if len(text) >= 6 and text.endswith(text[:3]) else text[:3]
+            elif text and not text.startswith("#"):
+                return text + (" …" if number < end else "")
+            number += 1
+        return lines[start - 1].strip() if 0 < start <= len(lines) else ""
+
+    def _lines(self, path: str) -> list[str]:
+        lines = self._files.get(path)
+        if lines is None:
+            try:
+                lines = (self.root / path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                lines = []
+            self._files[path] = lines
+        return lines
 
 
 @app.command()
@@ -311,11 +437,13 @@ def fix(
     api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
     max_iters: Optional[int] = typer.Option(None, help="Repair iterations (default 5)."),
     candidates: Optional[int] = typer.Option(None, help="Candidates asked for per iteration (default 1)."),
-    strategy: Optional[str] = typer.Option(None, help="auto, flat, hierarchical, baseline (no trace: code, "
-                                                      "tests and errors only), or mutation (no model: plain "
-                                                      "mutants at the suspicious lines); or stages, comma-separated: "
-                                                      "baseline,auto tries the trace only when the baseline "
-                                                      "finds no fix."),
+    strategy: Optional[str] = typer.Option(None, help="A portfolio: default (mutation, then baseline, then auto) "
+                                                      "or model-free; or one strategy: mutation (no model), "
+                                                      "baseline (no trace), focused (samples at the marked "
+                                                      "suspicious lines), auto, flat, hierarchical; or stages, "
+                                                      "comma-separated, tried in order under one budget."),
+    verdicts: Optional[str] = typer.Option(None, help="Per-block verdicts in the traced loop: auto (default), on, "
+                                                      "off."),
     decompose: bool = typer.Option(False, "--decompose",
                                    help="Split a long (>40 lines) failing function into helpers first, then debug "
                                         "them bottom-up."),
@@ -329,24 +457,25 @@ def fix(
     budget_usd: Optional[float] = typer.Option(None, help="USD for the whole run (cost_budget)."),
     budget_seconds: Optional[float] = typer.Option(None, help="Wall seconds for the whole run's model stages."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run."),
-    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story) or diagnostics."),
+    fmt: str = typer.Option("text", "--format", help="text (diff on stdout), json (the whole story), diagnostics "
+                            "or sarif (SARIF 2.1.0; a validated fix as the result's fixes)."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Propose a patch, validated by the tests in a scratch copy; --apply writes it."""
     from tracefix.config import load_config
     from tracefix.repair.fix import fix_project
 
-    _check_format(fmt, ("text", "json", "diagnostics"))
+    _check_format(fmt, ("text", "json", "diagnostics", "sarif"))
     root_dir, test_ids = invocation(path, test_ids)
     flags = {"model": model, "api_base": api_base, "max_iters": max_iters, "candidates": candidates,
-             "strategy": strategy, "apply": apply or None, "allow_dirty": allow_dirty or None,
+             "strategy": strategy, "verdicts": verdicts, "apply": apply or None, "allow_dirty": allow_dirty or None,
              "decompose": decompose or None, "keep_structure": keep_structure or None,
              "cache_dir": cache, "token_budget": token_budget, "test_timeout": test_timeout,
              "budget_tokens": budget_tokens, "cost_budget": budget_usd, "budget_seconds": budget_seconds}
     config, sources, warnings = load_config(root_dir, flags)
     err = _stderr()
     for warning in warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     config, interpreter = _with_interpreter(root_dir, config, sources, python)
     client = _ready_client(config) if config.model and needs_model(config.strategy) else None
     with err.status("starting...") if err.is_terminal else _nullcontext() as status:
@@ -364,6 +493,12 @@ def fix(
         fixed = [c.function for c in report.candidates if c.outcome and c.outcome.accepted][-1:]
         sys.stdout.write(lines_text(diagnostic_lines(root_dir, outcomes=report.outcomes, fixed=fixed,
                                                      edited=report.edited)))
+    elif fmt == "sarif":
+        from tracefix.cli.sarif import dumps, fix_log
+
+        sys.stdout.write(dumps(fix_log(root_dir, report, _installed_version())))
+        for warning in report.warnings:
+            err.print(f"warning: {warning}", style="yellow", markup=False)
     else:
         _print_fix_report(report, err)
     raise typer.Exit(EXIT_OK if report.status in ("fixed", "nothing_failing") else EXIT_FAILURES)
@@ -388,13 +523,14 @@ def _print_fix_report(report, err: Console) -> None:
     for judgment in report.judgments:
         for v in judgment.verdicts:
             if not v.correct:
-                err.print(f"  {judgment.function} block {v.block}: wrong: {v.explanation}", style="red")
+                err.print(f"  {judgment.function} block {v.block}: wrong: {v.explanation}", style="red",
+                          markup=False)
         if judgment.note:
-            err.print(f"  {judgment.function}: {judgment.note}", style="yellow")
+            err.print(f"  {judgment.function}: {judgment.note}", style="yellow", markup=False)
     for c in report.candidates:
         why = c.rejected or (c.outcome.reason if c.outcome else "")
         mark = "accepted" if c.outcome and c.outcome.accepted else "rejected"
-        err.print(f"  iteration {c.iteration}: candidate for {c.function} {mark}: {why}")
+        err.print(f"  iteration {c.iteration}: candidate for {c.function} {mark}: {why}", markup=False)
     if report.status == "fixed":
         sys.stdout.write(report.diff)
         sys.stdout.flush()
@@ -404,7 +540,7 @@ def _print_fix_report(report, err: Console) -> None:
         stopped = f"; stopped by the {report.stopped_by} budget" if report.stopped_by else ""
         err.print(f"no validated fix after {len(report.candidates)} candidates{stopped}", style="red")
     for warning in report.warnings:
-        err.print(f"warning: {warning}", style="yellow")
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     if report.usage is not None:
         u = report.usage
         err.print(f"model: {u.calls} calls ({u.cached_calls} cached), {u.prompt_tokens} prompt + "
@@ -450,6 +586,10 @@ def _print_trace_diagnostics(run, root_dir: Path) -> None:
     err = _stderr()
     for warning in run.warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
+    note = _unrecorded_note(run)
+    if note:
+        err.print(f"note: {note[0]}: {', '.join(i.split('  ')[0] for i in note[1][:UNRECORDED_SHOWN])}"
+                  f"{' ...' if len(note[1]) > UNRECORDED_SHOWN else ''}", markup=False)
 
 
 @app.command("config")

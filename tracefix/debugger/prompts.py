@@ -134,6 +134,73 @@ def _fmt(state: dict[str, str]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in state.items()) or "(nothing)"
 
 
+INLINE_CAP = 1500  # tokens of inline trace in a fix prompt, whatever the budget: a small model reads little
+INLINE_VALUE_STEPS = (80, 40, 20)  # characters kept of one value, tried in order until the trace fits
+
+
+def inline_trace(root: Path, info: FunctionInfo, calls: list[CallRecord], trace: TestTrace, value_chars: int) -> str:
+    """The function's source once per call, the values each block left written as a comment on
+    the block's last line: its first visit and, for a block run again, its last visit and how
+    many times it ran. No block dump: a small model reads a value next to the line that made it."""
+    lines = (Path(root) / info.path).read_text(encoding="utf-8").splitlines()
+    blocks = {b.index: b for b in info.blocks}
+    out = []
+    for call in calls:
+        args = ", ".join(f"{k}={_short(v, value_chars)}" for k, v in call.args.items())
+        _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
+        out.append(f"Call {info.name}({args}) {_short(result, 2 * value_chars)}")
+        notes: dict[int, str] = {}
+        for index, visits in _visits_by_block(call).items():
+            block = blocks.get(index)
+            if block is None:
+                continue
+            first, last = visits[0], visits[-1]
+            runs = max([v.index for v in visits] + [e.last or e.first for e in call.elided if e.block == index])
+            text = _state(first.after, value_chars)
+            if runs > 1:
+                # The recorder keeps the first visits of a hot block: its last kept one may not be the last.
+                which = "last" if last.index == runs else f"last recorded (visit {last.index})"
+                text = (f"ran {runs}x; first: {text or '(no change)'}; "
+                        f"{which}: {_state(last.after, value_chars) or '(no change)'}")
+            if text:
+                notes[block.end] = f"[block {index}] {text}"
+        for number in range(info.first_line, info.end_line + 1):
+            code = lines[number - 1] if number <= len(lines) else ""
+            if not code.strip():
+                continue
+            out.append(f"{code}  # {notes[number]}" if number in notes else code)
+        if call.raised or not call.finished:
+            out.append(f"# state at the end: {_state(call.exit_locals, value_chars) or '(nothing)'}")
+    return "\n".join(out)
+
+
+def _visits_by_block(call: CallRecord) -> dict[int, list]:
+    grouped: dict[int, list] = {}
+    for visit in call.visits:
+        grouped.setdefault(visit.block, []).append(visit)
+    return grouped
+
+
+def _state(state: dict[str, str], chars: int) -> str:
+    return ", ".join(f"{k}={_short(v, chars)}" for k, v in state.items())
+
+
+def _short(value: str, chars: int) -> str:
+    return value if len(value) <= chars else value[:chars - 3] + "..."
+
+
+def fitted_inline_trace(root: Path, info: FunctionInfo, calls: list[CallRecord], trace: TestTrace,
+                        count: Callable[[str], int], cap: int = INLINE_CAP) -> str:
+    """The richest inline trace within `cap` tokens: fewer calls, then shorter values."""
+    text = ""
+    for max_calls in CALL_STEPS[1:]:
+        for chars in INLINE_VALUE_STEPS:
+            text = inline_trace(root, info, calls[:max_calls], trace, chars)
+            if count(text) <= cap:
+                return text
+    return text
+
+
 # --- the prompts ------------------------------------------------------------------------------
 
 CONTEXT_LINES = 40  # the rest of a function's file is shown when it is at most this long
@@ -153,8 +220,12 @@ def file_context(root: Path, info: FunctionInfo, max_lines: int = CONTEXT_LINES)
     return "\n".join(rest).strip("\n")
 
 
-def _common(root: Path, info: FunctionInfo, failure: FailureContext) -> str:
-    parts = [f"## Function `{info.qualname}` in {info.path}", "```python", function_source(root, info), "```"]
+def _common(root: Path, info: FunctionInfo, failure: FailureContext, source: bool = True) -> str:
+    """The function (unless a trace below shows its source), the rest of a short file, the
+    failing test and its error, and the other failing tests."""
+    parts = [f"## Function `{info.qualname}` in {info.path}"]
+    if source:
+        parts += ["```python", function_source(root, info), "```"]
     context = file_context(root, info)
     if context:
         parts += [f"## The rest of {info.path}", "```python", context, "```"]
@@ -213,10 +284,14 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
     already rejected.
     """
     calls = calls_worth_showing(trace, info.key)
+    values = fitted_inline_trace(root, info, calls, trace, count)
 
     def build(max_visits: int, max_calls: int) -> str:
-        parts = [_common(root, info, failure), "## Execution, block by block",
-                 trace_text(root, info, calls[:max_calls], max_visits, trace)]
+        # The trace once, compact: each line's values inline, not a dump of every block visit.
+        # `fit` still shrinks the rest (previous attempts) through max_calls.
+        parts = [_common(root, info, failure, source=not values),
+                 "## What the code computed in the failing test (values each block left, as comments)",
+                 values if max_calls > 1 else fitted_inline_trace(root, info, calls[:1], trace, count)]
         if verdict_notes:
             parts += ["## Blocks judged wrong", *verdict_notes]
         for code, result, *how in (previous or [])[-2:]:
@@ -225,7 +300,7 @@ def fix_messages(root: Path, info: FunctionInfo, trace: TestTrace, failure: Fail
                 parts += ["How the failing test ran on it:", how[0]]
         parts += ["## Task",
                   f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare the values in "
-                  "the execution above with what the test expects, and find the line that computes a wrong "
+                  "the comments above with what the test expects, and find the line that computes a wrong "
                   f"value. Keep the name and parameters of `{info.name}`, change as little as possible, and do "
                   "not change the test. Answer in exactly this form:",
                   # A form to fill in: asked for "a sentence, then the code", the 1.5B model stopped
@@ -275,3 +350,99 @@ def self_repair_messages(path: str, source: str, failures: list[FailureContext],
         if count(text) <= budget:
             break
     return [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": text}]
+
+
+# --- focused sampling: the suspect function, its marked lines, the facts of the real run -------
+
+FOCUSED_SYSTEM = ("You are a careful Python programmer. You fix the bug in one function so that its failing "
+                  "test passes, using what the code really computed.")
+MARK = "# <- suspicious"
+FACTS_STEPS = (4, 2, 1, 0)  # calls shown per function, tried in order until the prompt fits
+VALUE_CHARS = 160  # one argument or result in a fact; a long repr is cut, the fact stays
+FRAMINGS = ("whole", "minimal")
+
+
+def marked_source(root: Path, info: FunctionInfo, lines) -> str:
+    """The function's source with MARK after each of `lines` (file line numbers)."""
+    marked = set(lines)
+    out = function_source(root, info).splitlines()
+    return "\n".join(f"{text}  {MARK}" if info.first_line + i in marked and text.strip() else text
+                     for i, text in enumerate(out))
+
+
+def run_facts(trace: TestTrace, key: str, limit: int) -> tuple[list[str], list[str]]:
+    """What the function did on the failing test (its arguments and result, call by call: the
+    first calls and the last), and what the recorded project functions it called did."""
+    def fact(call: CallRecord) -> str:
+        args = ", ".join(f"{k}={_cut(v)}" for k, v in call.args.items())
+        _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
+        name = call.function.rsplit("::", 1)[-1].rsplit(".", 1)[-1]
+        return f"{name}({args}) {_cut(result)}"
+
+    own = [c for c in trace.calls if c.function == key]
+    ids = {c.id for c in own}
+    helpers = [c for c in trace.calls if c.parent in ids and c.function != key]
+    return _first_and_last([fact(c) for c in own], limit), _first_and_last([fact(c) for c in helpers], limit)
+
+
+def _first_and_last(facts: list[str], limit: int) -> list[str]:
+    distinct = list(dict.fromkeys(facts))
+    if limit <= 0:
+        return []
+    if len(distinct) <= limit:
+        return distinct
+    return distinct[:limit - 1] + [f"... {len(distinct) - limit} more ...", distinct[-1]]
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= VALUE_CHARS else value[:VALUE_CHARS - 3] + "..."
+
+
+def focused_messages(root: Path, info: FunctionInfo, marked: list[int], trace: TestTrace,
+                     failure: FailureContext, framing: str, count: Callable[[str], int], budget: int,
+                     previous: tuple[str, str] | None = None) -> list[dict]:
+    """Messages asking for the function fixed, from its source with the suspicious lines marked,
+    the failing test, and the real inputs and outputs: no block dump. `framing` is "whole" (a
+    corrected function) or "minimal" (an edit of the marked lines); `previous` is the best
+    rejected candidate so far and what the tests said of it."""
+
+    def build(limit: int) -> str:
+        own, helpers = run_facts(trace, info.key, limit)
+        parts = [f"## Function `{info.qualname}` in {info.path}"
+                 + (f" (lines marked `{MARK}` run in the failing test and rarely in passing ones)" if marked else ""),
+                 "```python", marked_source(root, info, marked), "```"]
+        context = file_context(root, info)
+        if context and limit:
+            parts += [f"## The rest of {info.path}", "```python", context, "```"]
+        parts += [f"## Failing test {failure.nodeid}"]
+        if failure.test_source:
+            parts += ["```python", failure.test_source, "```"]
+        parts += ["Error:", "```", failure.error_tail or failure.message, "```"]
+        if own:
+            parts += [f"## What `{info.name}` really did in that test", *(f"- {f}" for f in own)]
+        if helpers:
+            parts += [f"## What the functions `{info.name}` calls really did", *(f"- {f}" for f in helpers)]
+        if previous:
+            parts += ["## A previous attempt that was rejected", "```python", previous[0], "```",
+                      f"Result: {previous[1]}"]
+        parts += ["## Task", _focused_task(info, failure, framing, bool(marked))]
+        return "\n".join(parts)
+
+    text = ""
+    for limit in FACTS_STEPS:
+        text = build(limit)
+        if count(text) <= budget:
+            break
+    return [{"role": "system", "content": FOCUSED_SYSTEM}, {"role": "user", "content": text}]
+
+
+def _focused_task(info: FunctionInfo, failure: FailureContext, framing: str, marked: bool) -> str:
+    where = "The marked lines are the most likely place of the bug. " if marked else ""
+    keep = f"Keep the name and parameters of `{info.name}` and do not change the test."
+    if framing == "minimal":
+        return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. {where}Change as few lines "
+                f"as you can (one, if one is enough). {keep} Reply with one sentence naming the wrong line, then "
+                f"the complete function `{info.name}` with your edit in one ```python code block.")
+    return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare what it really did with "
+            f"what the test expects. {where}{keep} Reply with one sentence naming the bug, then the complete "
+            f"corrected function `{info.name}` in one ```python code block.")

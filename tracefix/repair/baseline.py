@@ -12,7 +12,6 @@ measure what the trace and the verdicts add (`bench/run_corpus.py`), and as
 from __future__ import annotations
 
 import ast
-import time
 from pathlib import Path
 
 from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate
@@ -23,31 +22,33 @@ from tracefix.repair.apply import apply_patch
 from tracefix.repair.diff import unified_diff
 from tracefix.repair.asking import RETRY_TEMPERATURE, complete_with_code
 from tracefix.repair.records import Candidate, FixReport, Progress, since
-from tracefix.repair.setup import failing_tests, run_setup
+from tracefix.repair.setup import Start
 from tracefix.repair.validate import validate
 from tracefix.errors import InternalSignal
-from tracefix.tracer.project import check_project
-from tracefix.tracer.runner import TestOutcome, check_usable, run_tests
+from tracefix.tracer.runner import TestOutcome
 
 FAILURES_SHOWN = 3
 
 
-def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
-                 progress: Progress = lambda _msg: None) -> FixReport:
-    started = time.perf_counter()
-    root = check_project(Path(root)).resolve()
-    sources, hashes, settings = run_setup(root, config)
-    progress("running the tests")
-    run = run_tests(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                    pytest_args=config.pytest_args, python=config.python)
-    check_usable(run, root=root)
-    failing = failing_tests(run.outcomes, test_ids)
+class Baseline:
+    """`--strategy baseline`: the whole corrected file, asked for from the code and the errors."""
+
+    name = "baseline"
+    uses_model = True
+    located = False
+
+    def repair(self, start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
+        return fix_baseline(start, config, client, progress)
+
+
+def fix_baseline(start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
+    root, sources, hashes, settings, failing = start.root, start.sources, start.hashes, start.settings, start.failing
+    started = start.started
     if not failing:
-        return FixReport("nothing_failing", str(root), (), (), (), (), "", seconds=since(started),
-                         outcomes=run.outcomes)
+        return start.nothing_failing()
 
     client = client or LLMClient(config)
-    bad = [o for o in run.outcomes if o.nodeid in set(failing)]
+    bad = [o for o in start.outcomes if o.nodeid in set(failing)]
     path = file_to_fix(bad, sources)
     original = (root / path).read_text(encoding="utf-8")
     failures = [failure_context(root, o.nodeid, o.message, o.longrepr) for o in bad[:FAILURES_SHOWN]]
@@ -78,18 +79,19 @@ def fix_baseline(root: Path, config: Config, test_ids=(), *, client: LLMClient |
                     continue
                 progress(f"iteration {iteration}: validating the candidate")
                 edited = {path: code}
-                result = validate(root, edited, run.outcomes, failing, settings)
+                result = validate(root, edited, start.outcomes, failing, settings)
                 candidates.append(Candidate(iteration, path, code, result))
                 if result.accepted:
+                    diff = unified_diff(root, edited)  # before --apply writes the files: after, they equal the edit
                     applied = tuple(apply_patch(root, edited, hashes, config.allow_dirty)) if config.apply else ()
                     return FixReport("fixed", str(root), tuple(failing), (), (), tuple(candidates),
-                                     unified_diff(root, edited), edited, applied, client.usage, since(started),
-                                     outcomes=run.outcomes)
+                                     diff, edited, applied, client.usage, since(started),
+                                     outcomes=start.outcomes)
                 previous.append((code, result.reason + ("; " + "; ".join(result.messages) if result.messages else "")))
     except BudgetExhausted as exc:  # a spent budget ends the run with what it has
         stopped_by, stop_note = exc.budget, str(exc)
     return FixReport("no_fix", str(root), tuple(failing), (), (), tuple(candidates), "", usage=client.usage,
-                     seconds=since(started), outcomes=run.outcomes,
+                     seconds=since(started), outcomes=start.outcomes,
                      warnings=(stop_note,) if stop_note else (), stopped_by=stopped_by)
 
 

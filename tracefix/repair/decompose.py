@@ -38,7 +38,7 @@ from tracefix.repair.setup import failing_tests, run_setup
 from tracefix.repair.traced import FixOne
 from tracefix.repair.patch import PatchError
 from tracefix.tracer.scratch import scratch_copy
-from tracefix.repair.strategy import located
+from tracefix.repair.plan import located
 from tracefix.repair.validate import Outcome, TestSettings, validate, write_edited
 from tracefix.tracer.records import FunctionInfo, TestTrace
 from tracefix.tracer.runner import TestOutcome, run_tests

@@ -55,6 +55,8 @@ def checks_from(root: Path, info: FunctionInfo, pairs: Iterable) -> tuple[Helper
     for pair in pairs:
         if not pair.finished or len(out) >= MAX_CHECKS:
             continue
+        if pair.returned is None and pair.raised is None:  # a generator stopped at a yield: no result
+            continue
         if not all(literal_summary(v) for v in pair.args.values()):
             continue
         out.append(HelperCheck(info.key, module, info.path, info.qualname, dict(pair.args), pair.returned,

@@ -282,6 +282,7 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
     # function that holds it (whose code holds the nested code as a constant).
     swapped = qualname.split(".<locals>")[0]
     scope = scope_of(func)
+    parents = {id(child): parent for parent in ast.walk(func) for child in ast.iter_child_nodes(parent)}
     wanted = set(lines)
     out = []
     for line, node in nodes_by_line(func):
@@ -289,12 +290,38 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
             continue
         for operator in operators:
             for edit in operator.edits(node, scope):
+                edit = _without_identity(edit, parents)
+                if edit is None:
+                    continue
                 mutant = _spliced(text, tree, func, edit, swapped)
                 if mutant is not None:
                     new_text, source, first = mutant
                     out.append(Mutant(path, swapped, line, operator.name, _describe(line, edit),
                                       operator.prior, source, first, new_text))
     return out
+
+
+def _is_identity(node: ast.AST) -> bool:
+    """`e * 1`, `e / 1`, `e // 1`, `e ** 1`, `e + 0`, `e - 0`: an edit that only leaves `e`."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.right, ast.Constant) and type(node.right.value) is int):
+        return False
+    one = isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv, ast.Pow)) and node.right.value == 1
+    zero = isinstance(node.op, (ast.Add, ast.Sub)) and node.right.value == 0
+    return one or zero
+
+
+def _without_identity(edit: Edit, parents: dict[int, ast.AST]) -> Edit | None:
+    """The edit as a person would write it: `len(v) + 1` -> `len(v)`, not `len(v) * 1` or
+    `len(v) + 0` (same behaviour, a patch nobody would merge). A swap that makes an identity
+    is dropped (DropPart makes the clean edit); a constant edit that makes one becomes the
+    edit of the operation around it."""
+    if _is_identity(edit.new):
+        return None
+    parent = parents.get(id(edit.node))
+    if isinstance(parent, ast.BinOp) and parent.right is edit.node and not edit.after:
+        if _is_identity(ast.BinOp(parent.left, parent.op, edit.new)):
+            return Edit(parent, copy.deepcopy(parent.left))
+    return edit
 
 
 def function_node(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -410,6 +437,10 @@ def _spliced(text: str, tree: ast.Module, func, edit: Edit, swapped: str) -> tup
         attempts = [text[:start] + new_src + text[end:]]
         if isinstance(edit.new, ast.expr):
             attempts.append(text[:start] + "(" + new_src + ")" + text[end:])
+            if text[start - 1:start] == "(" and text[end:end + 1] == ")":
+                # `(len(v) + 1)` -> `len(v)`, not `(len(v))`; the parse-back check below
+                # refuses it where the parentheses were a call's
+                attempts.insert(0, text[:start - 1] + new_src + text[end + 1:])
     for new_text in attempts:
         try:
             got = ast.parse(new_text)

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tracefix.config import Config
+from tracefix.debugger.llm import LLMClient
 from tracefix.repair.apply import apply_patch
 from tracefix.repair.diff import unified_diff
 from tracefix.repair.mutants import Mutant, mutants_of
 from tracefix.repair.records import Candidate, FixReport, Progress, since
 from tracefix.tracer.scratch import scratch_copy
-from tracefix.repair.setup import located_start
+from tracefix.repair.setup import Start, located_start
 from tracefix.repair.validate import Outcome, TestSettings, validate, write_edited
 from tracefix.tracer.localize import Localization, covered_lines
 from tracefix.tracer.runner import RunResult, run_tests
@@ -140,16 +141,35 @@ def ranked_mutants(root: Path, localization: Localization, sources: list[str],
     return generated, out
 
 
+class MutationSearch:
+    """`--strategy mutation`: never calls a model; the time budget, when set, is its deadline."""
+
+    name = "mutation"
+    uses_model = False
+    located = True
+
+    def __init__(self, deadline_s: float = DEADLINE_S, fast: bool = True) -> None:
+        self.deadline_s = deadline_s
+        self.fast = fast
+        self.last: MutationResult | None = None  # the search's own figures, for the benchmark
+
+    def repair(self, start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
+        left = start.seconds_left(config)
+        deadline = self.deadline_s if left is None else min(self.deadline_s, left)
+        report, self.last = mutation_report(start, config, progress=progress, deadline_s=deadline, fast=self.fast)
+        return report
+
+
 def fix_by_mutation(root: Path, config: Config, test_ids=(), *, progress: Progress = lambda _msg: None,
                     deadline_s: float = DEADLINE_S, fast: bool = True) -> FixReport:
-    """`--strategy mutation`: locate, then search mutants; never calls a model."""
-    return mutation_report(root, config, test_ids, progress=progress, deadline_s=deadline_s, fast=fast)[0]
-
-
-def mutation_report(root: Path, config: Config, test_ids=(), *, progress: Progress = lambda _msg: None,
-                    deadline_s: float = DEADLINE_S, fast: bool = True) -> tuple[FixReport, MutationResult | None]:
-    """`fix_by_mutation`'s report and the search's own figures (None when nothing fails)."""
+    """Locate, then search mutants: the strategy run on its own."""
     start = located_start(root, config, test_ids, progress)
+    return mutation_report(start, config, progress=progress, deadline_s=deadline_s, fast=fast)[0]
+
+
+def mutation_report(start: Start, config: Config, *, progress: Progress = lambda _msg: None,
+                    deadline_s: float = DEADLINE_S, fast: bool = True) -> tuple[FixReport, MutationResult | None]:
+    """The search's report and its own figures (None when nothing fails)."""
     if not start.failing:
         return start.nothing_failing(), None
     root, sources, hashes, settings = start.root, start.sources, start.hashes, start.settings
@@ -162,11 +182,12 @@ def mutation_report(root: Path, config: Config, test_ids=(), *, progress: Progre
         return FixReport("no_fix", str(root), tuple(failing), loc.functions, (), result.candidates, "",
                          usage=None, seconds=since(started), warnings=(*loc.warnings, summary),
                          outcomes=loc.outcomes), result
+    diff = unified_diff(root, result.edited)  # before --apply writes the files: after, they equal the edit
     applied: tuple[str, ...] = ()
     if config.apply:
         applied = tuple(apply_patch(root, result.edited, hashes, config.allow_dirty))
     return FixReport("fixed", str(root), tuple(failing), loc.functions, (), result.candidates,
-                     unified_diff(root, result.edited), result.edited, applied, None, since(started),
+                     diff, result.edited, applied, None, since(started),
                      (*loc.warnings, f"{NOTE}: {result.winner}", summary), loc.outcomes), result
 
 

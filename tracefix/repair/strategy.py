@@ -1,68 +1,35 @@
-"""Which functions the repair loop tries first: the ranking (flat) or the failing call tree (hierarchical).
+"""The one interface every repair strategy implements, and nothing else.
 
-`config.strategy`: "flat" keeps the suspiciousness ranking; "hierarchical" judges the
-functions on the failing path bottom-up (`debugger.hierarchy`) and tries the prime suspect
-first; "auto" is hierarchical when the failing path runs more than one project function.
-A hierarchical plan also carries, per function, the helper checks its patches must pass.
+A strategy proposes candidate edits for a failure that is already located (a `Start`),
+validates them, and reports. It never runs the tests from scratch, never owns the model
+client and never decides what comes after it: the portfolio (`repair.portfolio`) does, so
+every strategy spends the same budget and reads the same coverage and trace runs.
+
+    baseline      repair.baseline         the whole file from the code and the errors (no trace)
+    mutation      repair.mutation_search  plain mutants at the suspicious lines (no model)
+    focused       repair.focused          several model samples at the marked lines, with real inputs/outputs
+    flat | hierarchical | auto
+                  repair.traced           the LDB-style loop: block trace, verdicts, a fix per iteration
+
+`repair.fix` is the one place names become strategies.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 from tracefix.config import Config
-from tracefix.debugger.hierarchy import Hierarchy, in_order, judge_bottom_up, wants_hierarchy
 from tracefix.debugger.llm import LLMClient
-from tracefix.repair.helper_checks import HelperCheck, checks_from, stable_checks
-from tracefix.tracer.localize import Localization, locate_with_run
-from tracefix.tracer.records import FunctionInfo, TestTrace
-from tracefix.tracer.runner import RunResult
+from tracefix.repair.records import FixReport, Progress
+from tracefix.repair.setup import Start
 
 
-def located(root: Path, config: Config) -> tuple[Localization, RunResult]:
-    """The configured `locate_with_run`: the coverage run's per-test lines pick the passing
-    tests whose calls hierarchical debugging shows."""
-    return locate_with_run(root, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                           pytest_args=config.pytest_args, python=config.python)
+class Strategy(Protocol):
+    name: str  # as `--strategy` spells it
+    uses_model: bool  # False: runs without a model configured, and costs no tokens
+    located: bool  # needs the coverage ranking (a located start) rather than a plain test run
 
-
-class Plan:
-    """The repair order, and what hierarchical judging found (None under the flat strategy)."""
-
-    def __init__(self, root: Path, config: Config, hierarchy: Hierarchy | None, infos: dict[str, FunctionInfo]):
-        self.root = root
-        self.config = config
-        self.hierarchy = hierarchy
-        self._infos = infos
-        self._checks: dict[str, tuple[HelperCheck, ...]] = {}
-
-    def ordered(self, targets: list) -> list:
-        return in_order(targets, self.hierarchy.order) if self.hierarchy else targets
-
-    def notes_for(self, function: str) -> list[str]:
-        return self.hierarchy.notes_for(function) if self.hierarchy else []
-
-    def checks_for(self, function: str) -> tuple[HelperCheck, ...]:
-        """Helper checks for patches of `function`: its passing-test calls the model did not call
-        wrong, that pass on the unpatched code (computed once per function)."""
-        if self.hierarchy is None or function not in self._infos:
-            return ()
-        if function not in self._checks:
-            checks = checks_from(self.root, self._infos[function], self.hierarchy.passing_pairs(function))
-            self._checks[function] = stable_checks(self.root, checks, test_timeout=self.config.test_timeout,
-                                                   run_timeout=self.config.run_timeout,
-                                                   pytest_args=self.config.pytest_args,
-                                                   python=self.config.python)
-        return self._checks[function]
-
-
-def plan_repair(root: Path, config: Config, client: LLMClient, traces: tuple[TestTrace, ...],
-                coverage: RunResult | None, sources: list[str],
-                progress: Callable[[str], None] = lambda _msg: None) -> Plan:
-    infos = {f.key: f for t in traces for f in t.functions}
-    if not wants_hierarchy(config.strategy, traces):
-        return Plan(root, config, None, infos)
-    progress("judging the functions on the failing path, leaves first")
-    hierarchy = judge_bottom_up(root, client, config, traces, coverage, sources, progress=progress)
-    return Plan(root, config, hierarchy, infos)
+    def repair(self, start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
+        """A validated fix of `start.failing`, or the best attempt. `client` is None only for a
+        strategy that does not use a model; a spent budget ends the attempt (`report.stopped_by`)."""
+        ...

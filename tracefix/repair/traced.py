@@ -11,28 +11,25 @@ after the last one the first again, until `max_iters` is spent.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from tracefix.config import Config
-from tracefix.debugger.answers import MalformedAnswer, RejectedCandidate, check_rewrite, function_from, parse_verdicts
+from tracefix.debugger.answers import MalformedAnswer, parse_verdicts
 from tracefix.debugger.llm import BudgetExhausted, LLMClient, count_tokens
 from tracefix.debugger.prompts import (FailureContext, calls_worth_showing, failure_context, fix_messages,
-                                       function_source, verdict_messages)
+                                       verdict_messages)
 from tracefix.repair.apply import apply_patch
-from tracefix.repair.asking import RETRY_TEMPERATURE, complete_with_code
+from tracefix.repair.asking import RETRY_TEMPERATURE, complete_with_code, usable_function
 from tracefix.repair.diff import unified_diff
-from tracefix.repair.patch import PatchError, apply_edits_in_memory
+from tracefix.repair.patch import apply_edits_in_memory
 from tracefix.repair.records import Candidate, FixReport, Judgment, Progress, since
 from tracefix.repair.retrace import retrace_candidate
-from tracefix.repair.setup import located_start
-from tracefix.repair.strategy import plan_repair
+from tracefix.repair.setup import Start
+from tracefix.repair.plan import plan_repair
 from tracefix.repair.validate import Outcome, validate
-from tracefix.tracer.localize import Suspect
 from tracefix.tracer.records import FunctionInfo, TestTrace
-from tracefix.tracer.tracing import SUSPECTS_TRACED, trace_tests
 
 ATTEMPTS_PER_TARGET = 2
 OTHER_FAILURES = 2  # failing tests shown besides the traced one
@@ -40,29 +37,37 @@ VERDICT_TOKENS = (40, 50)  # answer limit for a verdict list: fixed part, per bl
 
 
 class FixOne(Protocol):
-    """What the staged and decomposing runs call for each inner repair: `repair.fix.fix_project`."""
+    """What the decomposing run calls for each inner repair: `repair.fix.fix_project`."""
 
     def __call__(self, root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
                  progress: Progress = ...) -> FixReport: ...
 
 
-def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | None = None,
-                progress: Progress = lambda _msg: None) -> FixReport:
-    start = located_start(root, config, test_ids, progress)
+class Traced:
+    """`--strategy flat | hierarchical | auto`: the block trace and the model's verdicts drive each fix."""
+
+    uses_model = True
+    located = True
+
+    def __init__(self, name: str = "auto") -> None:
+        self.name = name
+
+    def repair(self, start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
+        return fix_traced(start, replace(config, strategy=self.name), client, progress)
+
+
+def fix_traced(start: Start, config: Config, client: LLMClient | None, progress: Progress) -> FixReport:
     if not start.failing:
         return start.nothing_failing()
     root, sources, hashes, settings = start.root, start.sources, start.hashes, start.settings
     loc, coverage, failing, started = start.loc, start.coverage, start.failing, start.started
 
     client = client or LLMClient(config)
-    editable = set(sources)
-    suspects = tuple(s for s in loc.functions if s.path in editable and s.function)
+    suspects = start.suspects
     progress(f"tracing {len(failing)} failing tests")
-    run = trace_tests(root, failing, functions=[s.function for s in suspects[:SUSPECTS_TRACED]] or None,
-                      files=sources, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args, python=config.python)
+    run = start.trace_run(config)
     traces = {t.nodeid: t for t in run.traces}
-    targets = _targets(suspects, run.traces)
+    targets = start.targets(config)
     if not targets:
         return FixReport("no_fix", str(root), tuple(failing), suspects, (), (), "", usage=client.usage,
                          seconds=since(started), warnings=(*loc.warnings, "the failing tests run no function "
@@ -85,7 +90,8 @@ def fix_traced(root: Path, config: Config, test_ids=(), *, client: LLMClient | N
             failure = replace(failure_context(root, nodeid, outcome.message, outcome.longrepr),
                               others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
             progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
-            judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration)
+            judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration,
+                              config.verdicts)
             judgments.append(judgment)
             # Verdicts inform the fix prompt but never skip a target: a small model often calls
             # every block correct, and the ranking is the stronger signal.
@@ -139,24 +145,11 @@ def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: di
     return tuple(failure_context(root, o.nodeid, o.message, "") for o in others[:limit])
 
 
-def _targets(suspects: tuple[Suspect, ...], traces: tuple[TestTrace, ...]) -> list[tuple[FunctionInfo, str]]:
-    """(function, failing test that ran it) in suspiciousness order, each function once."""
-    ran: dict[str, tuple[FunctionInfo, str]] = {}
-    for trace in traces:
-        if trace.outcome == "passed":
-            continue
-        infos = {f.key: f for f in trace.functions}
-        for call in trace.calls:
-            if call.function in infos and call.function not in ran and call.visits:
-                ran[call.function] = (infos[call.function], trace.nodeid)
-    ordered = [ran[s.function] for s in suspects if s.function in ran]
-    ordered += [v for k, v in ran.items() if all(k != s.function for s in suspects)]
-    return ordered
-
-
 def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
-           count, budget: int, iteration: int) -> Judgment:
-    if len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
+           count, budget: int, iteration: int, verdicts: str = "auto") -> Judgment:
+    if verdicts == "off":  # the fix prompt's inline values only: one request per attempt instead of two
+        return Judgment(iteration, info.key, (), "verdicts off")
+    if verdicts == "auto" and len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
         # One block is the whole function: the fix prompt shows the same trace, and in the
         # corpus logs the 1.5B model called a buggy lone block correct 16 times in 16.
         return Judgment(iteration, info.key, (), "one block ran: the fix judges it, no separate verdict")
@@ -186,34 +179,10 @@ def _candidate(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTra
     temperature = config.temperature if first else max(config.temperature, RETRY_TEMPERATURE)
     text, code = complete_with_code(client, messages, f"the complete corrected function `{info.name}`",
                                     variant=variant + 10 * (iteration - 1), temperature=temperature)
-    original = function_source(root, info)
-    try:
-        if isinstance(code, MalformedAnswer):
-            raise code
-        node = function_from(code, info.qualname)
-        if node is None:
-            raise RejectedCandidate(f"the answer has no function named {info.name}")
-        check_rewrite(original, code, info.qualname)
-        if _same_code(original, ast_source(node)):
-            raise RejectedCandidate("the answer repeats the original code unchanged")
-        apply_edits_in_memory(root, info, code)  # patchable at all?
-    except (MalformedAnswer, RejectedCandidate, PatchError) as exc:
-        # The code, when the answer had some: the next prompt shows it inside a code fence.
-        shown = code if isinstance(code, str) else text.strip()[:2000]
-        return Candidate(iteration, info.key, shown, None, rejected=str(exc))
-    return Candidate(iteration, info.key, code, Outcome(False, (), (), (), "not yet run"))
-
-
-def ast_source(node) -> str:
-    return ast.unparse(node)
-
-
-def _same_code(original: str, candidate: str) -> bool:
-    """Equal up to formatting and comments (both sides normalized through ast)."""
-    try:
-        return ast.dump(ast.parse(original)) == ast.dump(ast.parse(candidate))
-    except SyntaxError:
-        return False
+    shown, why = usable_function(root, info, text, code)
+    if why:
+        return Candidate(iteration, info.key, shown, None, rejected=why)
+    return Candidate(iteration, info.key, shown, Outcome(False, (), (), (), "not yet run"))
 
 
 def _counter(model: str | None):

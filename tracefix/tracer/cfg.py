@@ -83,25 +83,31 @@ def block_text(lines: list[str], info: FunctionInfo, block: Block) -> list[str]:
     """A block's source as a reader wants it: its own lines, dedented. The docstring (it
     never runs) and comments are left out, and the body of a nested def or class, which
     belongs to its own code object, becomes `...` under its header."""
+    return [text for _number, text in numbered_block_text(lines, info, block)]
+
+
+def numbered_block_text(lines: list[str], info: FunctionInfo, block: Block) -> list[tuple[int, str]]:
+    """`block_text` with the line number of each line (a `...` line has the number of the
+    first line it stands for)."""
     # Inside start..end, code that is not the block's own is always the body of a nested
     # def or class: every other compound body starts a block after its header.
     own = set(block.lines)
     first = block.start if info.docstring_end is None else max(block.start, info.docstring_end + 1)
-    chunk: list[str] = []
+    chunk: list[tuple[int, str]] = []
     in_gap = False
     for number in range(first, block.end + 1):
         text = lines[number - 1] if number <= len(lines) else ""
         if number in own:
             if text.strip():
-                chunk.append(text)
+                chunk.append((number, text))
             in_gap = False
         elif text.strip() and not text.lstrip().startswith("#") and not in_gap:
-            chunk.append(text[: len(text) - len(text.lstrip())] + "...")
+            chunk.append((number, text[: len(text) - len(text.lstrip())] + "..."))
             in_gap = True
     if not chunk:  # a body that is only a docstring
-        chunk = [l for l in lines[block.start - 1:block.end] if l.strip()]
-    indent = min((len(l) - len(l.lstrip()) for l in chunk if l.strip()), default=0)
-    return [l[indent:] for l in chunk]
+        chunk = [(n, l) for n, l in enumerate(lines[block.start - 1:block.end], block.start) if l.strip()]
+    indent = min((len(l) - len(l.lstrip()) for _n, l in chunk if l.strip()), default=0)
+    return [(n, l[indent:]) for n, l in chunk]
 
 
 def line_to_block(func_info: FunctionInfo) -> dict[int, int]:

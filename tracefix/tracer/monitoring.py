@@ -6,7 +6,9 @@ objects get LINE and PY_RETURN as local events (PY_UNWIND can only be global). A
 block holds `max_visits` recorded visits (or when it runs in a light call), which is what
 keeps a hot loop near full speed; `restart_events()` turns the lines back on when a new
 fully recorded call starts or control returns into one. The price: visits after the
-bound are not counted, so elided ranges are open-ended.
+bound are not counted, so elided ranges are open-ended. A generator stays one open call
+across its yields (PY_YIELD, a local event, tells the recorder; resumptions need no event:
+its frame is the same).
 
 Tool id 4: ids 0-2 are the debugger, coverage and profiler (pdb, pytest-cov), 5 is the
 optimizer; tracefix must coexist with them.
@@ -42,6 +44,7 @@ class MonitoringBackend:
         mon.register_callback(RECORDER_TOOL_ID, ev.PY_START, self._on_start)
         mon.register_callback(RECORDER_TOOL_ID, ev.LINE, self._on_line)
         mon.register_callback(RECORDER_TOOL_ID, ev.PY_RETURN, self._on_return)
+        mon.register_callback(RECORDER_TOOL_ID, ev.PY_YIELD, self._on_yield)
         mon.register_callback(RECORDER_TOOL_ID, ev.PY_UNWIND, self._on_unwind)
         # PY_UNWIND can only be a global event; it fires only while an exception propagates.
         mon.set_events(RECORDER_TOOL_ID, ev.PY_START | ev.PY_UNWIND)
@@ -56,7 +59,8 @@ class MonitoringBackend:
         for code in self._instrumented.values():
             mon.set_local_events(RECORDER_TOOL_ID, code, 0)
         self._instrumented.clear()
-        for event in (mon.events.PY_START, mon.events.LINE, mon.events.PY_RETURN, mon.events.PY_UNWIND):
+        for event in (mon.events.PY_START, mon.events.LINE, mon.events.PY_RETURN, mon.events.PY_YIELD,
+                      mon.events.PY_UNWIND):
             mon.register_callback(RECORDER_TOOL_ID, event, None)
         mon.free_tool_id(RECORDER_TOOL_ID)
 
@@ -71,7 +75,7 @@ class MonitoringBackend:
         if id(code) not in self._instrumented:
             self._instrumented[id(code)] = code
             ev = self.mon.events
-            self.mon.set_local_events(RECORDER_TOOL_ID, code, ev.LINE | ev.PY_RETURN)
+            self.mon.set_local_events(RECORDER_TOOL_ID, code, ev.LINE | ev.PY_RETURN | ev.PY_YIELD)
         elif call.full:
             self._restart()
         return None
@@ -100,6 +104,13 @@ class MonitoringBackend:
             return None
         self.rec.call_ended(frame, value=value)
         self._resume_caller(call, frame)
+        return None
+
+    def _on_yield(self, code, offset, value):
+        frame = sys._getframe(1)
+        call = self.rec.open_calls.get(id(frame))
+        if call is not None:
+            call.suspend(frame, value)  # it stays open: a resumption continues on the same frame
         return None
 
     def _on_unwind(self, code, offset, exc):

@@ -14,6 +14,10 @@ Bounds, so memory stays flat whatever the test does:
 - the first `max_calls` calls of each function are recorded in full; later calls are kept
   "light" (arguments and result only): the last `max_calls` of them, plus every one that
   raised; at most `max_total_calls` light calls are looked at per test.
+
+A generator (or coroutine) is one call however often it suspends: a back end reports each
+yield (`suspended`), and on 3.10/3.11, where every resumption is a new "call" event, each
+resumption (`resumed`); its visits go on in the same record.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from tracefix.tracer.snapshot import summarize, summarize_exception, summarize_l
 class Target:
     """A function the recorder watches, with its line -> block map."""
 
-    __slots__ = ("info", "line_block", "n_calls", "light_tail")
+    __slots__ = ("info", "line_block", "n_calls", "light_tail", "dropped")
 
     def __init__(self, info: FunctionInfo) -> None:
         self.info = info
         self.line_block = {line: b.index for b in info.blocks for line in b.lines}
         self.n_calls = 0
         self.light_tail: deque[Call] = deque()
+        self.dropped = 0
 
 
 class Call:
@@ -44,15 +49,19 @@ class Call:
     __slots__ = (
         "rec", "target", "id", "parent", "depth", "args", "full", "cur",
         "counts", "visits", "open", "prev_state", "returned", "raised", "raised_line",
-        "exit_locals", "finished", "pending_exc",
+        "exit_locals", "finished", "pending_exc", "call_line", "yields", "yielded",
     )
 
-    def __init__(self, rec: Recorder, target: Target, call_id: int, parent: Call | None, frame, full: bool):
+    def __init__(self, rec: Recorder, target: Target, call_id: int, parent: Call | None, frame, full: bool,
+                 call_line: int | None = None):
         self.rec = rec
         self.target = target
         self.id = call_id
         self.parent = parent.id if parent else None
         self.depth = parent.depth + 1 if parent else 0
+        self.call_line = call_line
+        self.yields = 0
+        self.yielded: list[str] = []
         params = target.info.params
         f_locals = frame.f_locals
         self.args = {p: summarize(f_locals[p]) for p in params if p in f_locals}
@@ -110,12 +119,23 @@ class Call:
         if self.open is not None:
             self._close(state)
         self.exit_locals = state
+        self.finished = True
+        if isinstance(exc, GeneratorExit) and self.yields:
+            return  # closed at a yield by its consumer (or the GC): stopped early, not a failure
         if exc is not None:
             self.raised = summarize_exception(exc)
             self.raised_line = line
         else:
             self.returned = summarize(value)
-        self.finished = True
+
+    def suspend(self, frame, value) -> None:
+        """The generator yielded `value`: its visit ends here, and a resumption starts a new one."""
+        if self.open is not None:
+            self._close(summarize_locals(frame.f_locals))
+        self.cur = -1
+        self.yields += 1
+        if self.full and len(self.yielded) < self.rec.max_visits:
+            self.yielded.append(summarize(value))
 
     def stopped(self, frame) -> None:
         """The run was stopped (timeout) with this call on the stack: keep its state."""
@@ -125,7 +145,7 @@ class Call:
         self.exit_locals = state
         self.raised_line = frame.f_lineno
 
-    def record(self, elided_open_ended: bool) -> CallRecord:
+    def record(self, elided_open_ended: bool, suspended: bool = False) -> CallRecord:
         limit = self.rec.max_visits
         elided = tuple(
             Elided(b, limit + 1, None if elided_open_ended else n)
@@ -140,7 +160,8 @@ class Call:
             id=self.id, parent=self.parent, function=self.target.info.key, depth=self.depth,
             args=self.args, visits=tuple(visits), elided=elided, returned=self.returned,
             raised=self.raised, raised_line=self.raised_line, exit_locals=self.exit_locals,
-            finished=self.finished,
+            finished=self.finished or suspended, call_line=self.call_line, yields=self.yields,
+            yielded=tuple(self.yielded),
         )
 
 
@@ -166,6 +187,9 @@ class Recorder:
         # Keyed by id: hashing a code object costs ~1.4 us on 3.12.
         self._code_cache: dict[int, tuple] = {}
         self.open_calls: dict[int, Call] = {}  # id(frame) -> call
+        # id(frame) -> a generator call suspended at a yield (settrace: until its frame resumes).
+        # A suspended generator owns its frame, so the id cannot be reused meanwhile.
+        self.suspended: dict[int, Call] = {}
         self.done: list[Call] = []
         self.next_id = 1
         self.light_calls = 0
@@ -189,9 +213,11 @@ class Recorder:
         if not full:
             if self.light_calls >= self.max_total_calls:
                 self.dropped += 1
+                target.dropped += 1
                 return None
             self.light_calls += 1
-        call = Call(self, target, self.next_id, self._caller_of(frame), frame, full)
+        caller, line = self._caller_of(frame)
+        call = Call(self, target, self.next_id, caller, frame, full, line)
         self.next_id += 1
         self.open_calls[id(frame)] = call
         return call
@@ -213,17 +239,38 @@ class Recorder:
         if len(tail) > self.max_calls:
             tail.popleft()
             self.dropped += 1
+            call.target.dropped += 1
 
-    def _caller_of(self, frame) -> Call | None:
+    def call_suspended(self, frame, value) -> None:
+        """A back end saw `frame` yield (settrace: its "return" event at a yield)."""
+        call = self.open_calls.pop(id(frame), None)
+        if call is None:
+            return
+        call.suspend(frame, value)
+        self.suspended[id(frame)] = call
+
+    def call_resumed(self, target: Target, frame) -> Call | None:
+        """The suspended generator call `frame` resumes, back on the stack; None when this frame
+        was never seen to suspend (it started before the recording)."""
+        call = self.suspended.get(id(frame))
+        if call is None or call.target is not target:
+            return None
+        del self.suspended[id(frame)]
+        self.open_calls[id(frame)] = call
+        return call
+
+    def _caller_of(self, frame) -> tuple[Call | None, int | None]:
+        """The nearest recorded caller, and the line its frame was running (the call's own line,
+        or that of the unrecorded call that led here)."""
         back = frame.f_back
         for _ in range(64):  # the nearest recorded caller is almost always a few frames up
             if back is None:
-                return None
+                return None, None
             call = self.open_calls.get(id(back))
             if call is not None:
-                return call
+                return call, back.f_lineno
             back = back.f_back
-        return None
+        return None, None
 
     def stop_in(self, frame) -> None:
         """Called when the run is interrupted (timeout): close every call on the stack."""
@@ -237,14 +284,27 @@ class Recorder:
     def records(self, elided_open_ended: bool = False) -> tuple[list[CallRecord], int]:
         # Calls still open never reported their end: a RecursionError inside the trace
         # function makes CPython drop the tracer. What they recorded is kept, unfinished.
-        calls = list(self.done) + [c for c in self.open_calls.values() if c.full]
+        # A generator left at a yield is not a call that never returned: its consumer stopped.
+        # sys.monitoring keeps it among the open calls (it sees yields, not resumptions).
+        calls = list(self.done) + [c for c in self.open_calls.values() if c.full] + list(self.suspended.values())
         for target in self._by_location.values():
             calls.extend(target.light_tail)
         calls.sort(key=lambda c: c.id)
-        return [c.record(elided_open_ended) for c in calls], self.dropped
+        suspended = {id(c) for c in self.suspended.values()}
+        suspended.update(id(c) for c in self.open_calls.values() if c.yields)
+        return [c.record(elided_open_ended, id(c) in suspended) for c in calls], self.dropped
+
+    def call_counts(self) -> dict[str, int]:
+        """FunctionInfo key -> the calls of it seen, recorded or not."""
+        return {t.info.key: t.n_calls for t in self._by_location.values() if t.n_calls}
+
+    def dropped_by_function(self) -> dict[str, int]:
+        """FunctionInfo key -> calls of it past the bounds (the parts of `dropped`)."""
+        return {t.info.key: t.dropped for t in self._by_location.values() if t.dropped}
 
     def used_functions(self) -> list[FunctionInfo]:
         keys = {c.target.info.key for c in self.done}
         keys.update(c.target.info.key for c in self.open_calls.values() if c.full)
+        keys.update(c.target.info.key for c in self.suspended.values())
         keys.update(t.info.key for t in self._by_location.values() if t.light_tail)
         return [self.functions[k] for k in sorted(keys)]

@@ -10,7 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-TRACE_SCHEMA = "tracefix.trace/1"
+# The major number changes when a field is removed or changes meaning, the minor when fields
+# are added (1.1: `selection`, and `unrecorded` in each test; 1.2: `call_line`, `yields` and
+# `yielded` in each call, `call_counts` in each test): a reader checks the major.
+TRACE_SCHEMA = "tracefix.trace/1.2"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,29 @@ class CallRecord:
     raised_line: int | None = None
     exit_locals: dict[str, str] = field(default_factory=dict)
     finished: bool = True  # False when the run was stopped (timeout) inside this call
+    call_line: int | None = None  # the line of the parent's function that was running when this call began
+    yields: int = 0  # a generator or coroutine: times it suspended (its resumptions are this same record)
+    yielded: tuple[str, ...] = ()  # the first values it yielded
+
+
+@dataclass(frozen=True)
+class Unrecorded:
+    """A function the test's call phase ran (per-test coverage says so) that its trace leaves out."""
+
+    function: str  # FunctionInfo.key
+    rank: int | None  # in the ranking of the failing tests (`tracefix locate`); None: no failing test ran it
+    reason: str  # "rank": past the functions recorded; "snapshots": over the test's snapshot bound
+    snapshots: int | None = None  # "snapshots" only: the calls and block visits it would have added
+
+
+@dataclass(frozen=True)
+class TraceSelection:
+    """Which functions a trace run records, and the flag that records what it left out."""
+
+    by: str  # "ranking" (the default) | "suspects" (--suspects N) | "all" (every project function) | "given"
+    suspects: int | None = None  # N of --suspects N
+    max_snapshots: int | None = None  # the per-test bound of "ranking"
+    include: str | None = None  # the option that records every unrecorded function, e.g. "--suspects 13"
 
 
 @dataclass(frozen=True)
@@ -107,6 +133,8 @@ class TestTrace:
     calls: tuple[CallRecord, ...]
     dropped_calls: int = 0  # calls beyond the per-function bound, not recorded
     duration: float = 0.0
+    unrecorded: tuple[Unrecorded, ...] = ()  # functions the test ran that are not recorded, most suspicious first
+    call_counts: dict[str, int] = field(default_factory=dict)  # FunctionInfo.key -> every call the recorder saw
 
     @property
     def stopped_by(self) -> str:
@@ -127,6 +155,8 @@ def call_result(finished: bool, raised: str | None, returned: str | None, stoppe
         return "stopped", f"did not return (stopped by {stopped_by})"
     if raised is not None and raised != "":
         return "raised", f"raised {raised}"
+    if returned is None:  # a generator closed or left suspended before its end
+        return "suspended", "stopped at a yield (its consumer did not run it to the end)"
     return "returned", f"returned {returned}"
 
 

@@ -3,14 +3,43 @@
 The global trace function only looks at "call" events and answers None for code that is
 not a target, so line events are switched on only inside recorded functions. Light calls
 (beyond the per-function bound) turn their line events off with `f_trace_lines = False`.
+
+A generator's frame reports "return" at each yield and "call" at each resumption; both are
+told apart from a real return and a first start by the instruction the frame stands at, so
+the recorder keeps one call per generator.
 """
 
 from __future__ import annotations
 
+import dis
+import inspect
 import sys
 import threading
 
 from tracefix.tracer.recorder import Call, Recorder
+
+_SUSPENDING = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+_YIELD_OPS = frozenset(dis.opmap[name] for name in ("YIELD_VALUE", "YIELD_FROM", "SEND") if name in dis.opmap)
+_RESUME = dis.opmap.get("RESUME")  # 3.11+: its argument is 0 at a first start, > 0 after a yield
+
+
+def _at_yield(frame) -> bool:
+    """The frame stands at a yield: a "return" there suspends it, a "call" there is a throw()
+    or close() into it."""
+    lasti = frame.f_lasti
+    return lasti >= 0 and frame.f_code.co_code[lasti] in _YIELD_OPS
+
+
+def _resuming(frame) -> bool:
+    """A "call" event of a generator frame that had yielded (3.10: any start past the first
+    instruction; 3.11+: a RESUME whose argument is not 0)."""
+    lasti = frame.f_lasti
+    if lasti < 0:
+        return False
+    code = frame.f_code.co_code
+    if code[lasti] == _RESUME:
+        return code[lasti + 1] != 0
+    return _RESUME is None or code[lasti] in _YIELD_OPS
 
 
 class SettraceBackend:
@@ -35,7 +64,11 @@ class SettraceBackend:
         target = self.rec.target_of(frame.f_code)
         if target is None:
             return None
-        call = self.rec.call_started(target, frame)
+        call = None
+        if frame.f_code.co_flags & _SUSPENDING and _resuming(frame):
+            call = self.rec.call_resumed(target, frame)
+        if call is None:
+            call = self.rec.call_started(target, frame)
         if call is None:
             return None
         if not call.full:
@@ -64,6 +97,8 @@ def _local_tracer(rec: Recorder, call: Call):
             pending = call.pending_exc
             if pending is not None and arg is None:
                 rec.call_ended(frame, exc=pending[0], line=pending[1])
+            elif frame.f_code.co_flags & _SUSPENDING and _at_yield(frame):
+                rec.call_suspended(frame, arg)
             else:
                 rec.call_ended(frame, value=arg)
         return trace

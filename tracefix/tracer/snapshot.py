@@ -14,6 +14,7 @@ from itertools import islice
 MAX_CHARS = 120  # a summary longer than this is cut with "..."
 ATTR_DEPTH = 1  # object attributes are shown this many levels deep
 MAX_ATTRS = 6
+MAX_SPLIT_ATTRS = 12  # attributes of an object shown one a variable (see summarize_locals)
 # Past this many items a container is summarized from its first items only: reprlib sorts a
 # whole dict or set to show six of them (270 ms for a million keys), and a Counter's or
 # OrderedDict's own repr writes every item (2.3 s), at every snapshot.
@@ -100,13 +101,33 @@ def summarize(value: object) -> str:
 
 
 def summarize_locals(f_locals: dict) -> dict[str, str]:
-    """Summaries of a frame's variables, skipping modules, functions and classes (noise)."""
+    """Summaries of a frame's variables, skipping modules, functions and classes (noise).
+
+    An object shown by its attributes whose summary would be cut is shown one attribute a
+    variable (`self.items`, `self.log`, ...): a change past the cut would otherwise be
+    invisible, and each attribute gets the whole bound of its own."""
     out = {}
     for name, value in f_locals.items():
         if isinstance(value, (types.ModuleType, types.FunctionType, type)) or name.startswith("__"):
             continue
-        out[name] = summarize(value)
+        text = summarize(value)
+        if len(text) == MAX_CHARS and text.endswith("...") and _shown_by_attributes(value):
+            out.update(_attribute_summaries(name, value))
+        else:
+            out[name] = text
     return out
+
+
+def _shown_by_attributes(value: object) -> bool:
+    return type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__")
+
+
+def _attribute_summaries(name: str, value: object) -> dict[str, str]:
+    try:
+        items = list(vars(value).items())
+    except Exception:
+        return {name: f"<{type(value).__name__}>"}
+    return {f"{name}.{attr}": summarize(v) for attr, v in items[:MAX_SPLIT_ATTRS]}
 
 
 def summarize_exception(exc: BaseException) -> str:

@@ -73,8 +73,10 @@ class TraceSession:
             nodeid=nodeid, outcome=outcome["outcome"], message=outcome["message"],
             longrepr=outcome["longrepr"], functions=tuple(recorder.used_functions()),
             calls=tuple(calls), dropped_calls=dropped, duration=outcome["duration"],
+            call_counts=recorder.call_counts(),
         )
-        return to_json(trace)
+        # Not part of the trace: what tracing.py needs to leave a function out afterwards.
+        return dict(to_json(trace), dropped_by_function=recorder.dropped_by_function())
 
     def close(self) -> dict:
         return {}

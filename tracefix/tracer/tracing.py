@@ -6,11 +6,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, from_json, to_json
+from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, TraceSelection, Unrecorded, from_json, to_json
 from tracefix.tracer.backends import backend_name
 from tracefix.tracer.interpreter import described
-from tracefix.tracer.localize import locate
+from tracefix.tracer.localize import Localization, locate_with_run
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
+from tracefix.tracer.selection import Selection, matching, selection_for
 
 
 @dataclass(frozen=True)
@@ -21,44 +22,71 @@ class TraceRun:
     outcomes: tuple[TestOutcome, ...]  # every test of the first run
     traces: tuple[TestTrace, ...]  # one per traced (failing or named) test
     warnings: tuple[str, ...] = ()
+    selection: TraceSelection = TraceSelection("all")  # which functions were recorded
+    localization: Localization | None = None  # the ranking that chose them, when one ran
+
+    def unrecorded(self) -> list[Unrecorded]:
+        """Each function some traced test ran and its trace left out, once, most suspicious first."""
+        seen: dict[str, Unrecorded] = {}
+        for trace in self.traces:
+            for u in trace.unrecorded:
+                seen.setdefault(u.function, u)
+        return sorted(seen.values(), key=lambda u: (u.rank is None, u.rank or 0, u.function))
 
     @property
     def failing(self) -> list[TestOutcome]:
         return [o for o in self.outcomes if o.bad]
 
 
-SUSPECTS_TRACED = 10  # functions recorded in full by default: the top of the ranking
+SUSPECTS_TRACED = 10  # the functions the bare `tracefix` report and the traced repair record
 
 
 def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, files: list[str] | None = None,
                 test_timeout: float = 10.0, run_timeout: float = 300.0, pytest_args=(), bounds: dict | None = None,
                 backend: str | None = None, baseline: RunResult | None = None,
-                suspects: int | None = None, python: str | None = None) -> TraceRun:
-    """Record the failing tests (or the named ones). `functions` limits recording to those keys;
-    `suspects` = N ranks the code first and records only the top N suspect functions."""
+                suspects: int | None = None, max_snapshots: int | None = None,
+                python: str | None = None) -> TraceRun:
+    """Record the failing tests (or the named ones). `functions` limits recording to those keys.
+
+    With `suspects` = N or `max_snapshots` = B the code is ranked first (tracer/selection.py):
+    only functions the traced tests ran are recorded, most suspicious first: the top N, or as
+    many as fit in B snapshots per test. Each trace names the functions it leaves out.
+    """
     root = Path(root).resolve()
     warnings: list[str] = []
     interpreter = described(python, "the python given") if python else None
     version = interpreter.version if interpreter else sys.version.split()[0]
-    if suspects and interpreter and not (interpreter.has_coverage or interpreter.has_monitoring):
+    ranked = bool(suspects or max_snapshots) and functions is None
+    if ranked and interpreter and not (interpreter.has_coverage or interpreter.has_monitoring):
         # No collector to rank with there: record every project function instead.
         warnings.append(f"coverage.py is not installed in {interpreter.path}: no ranking first, every "
                         "project function recorded")
-        suspects = None
-    if test_ids:
-        targets = list(test_ids)
-        outcomes: tuple[TestOutcome, ...] = ()
-    elif suspects:
-        # The ranking comes first: only the top suspects are recorded in full, which is what
-        # keeps recording cheap on a large suite.
-        loc = locate(root, test_timeout=test_timeout, run_timeout=run_timeout, pytest_args=pytest_args,
-                     python=python)
-        outcomes = loc.outcomes
-        targets = [o.nodeid for o in outcomes if o.bad]
+        ranked = False
+    selection = loc = None
+    if ranked:
+        # The ranking comes first, named tests or not: the passing tests are what sharpen it,
+        # and its coverage run tells which functions each traced test ran.
+        loc, coverage = locate_with_run(root, test_timeout=test_timeout, run_timeout=run_timeout,
+                                        pytest_args=pytest_args, python=python)
         warnings.extend(loc.warnings)
-        if not targets:
-            return TraceRun(str(root), backend or backend_name(), version, outcomes, (), tuple(warnings))
-        functions = [s.function for s in loc.functions if s.function][:suspects] or None
+        if test_ids:
+            targets = list(test_ids)
+            outcomes: tuple[TestOutcome, ...] = ()
+            nodeids = matching(test_ids, [o.nodeid for o in loc.outcomes])
+        else:
+            outcomes = loc.outcomes
+            targets = nodeids = [o.nodeid for o in outcomes if o.bad]
+            if not targets:
+                return TraceRun(str(root), backend or backend_name(), version, outcomes, (), tuple(warnings))
+        selection = selection_for(loc, coverage, root, nodeids, suspects=suspects or None,
+                                  max_snapshots=max_snapshots)
+        if selection.recorded:
+            functions = list(selection.recorded)
+        else:  # the tests ran no project function that coverage saw: record every one
+            selection = None
+    elif test_ids:
+        targets = list(test_ids)
+        outcomes = ()
     else:
         first = baseline or run_tests(root, test_timeout=test_timeout, run_timeout=run_timeout,
                                       pytest_args=pytest_args, python=python)
@@ -87,7 +115,8 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     for outcome in run.outcomes:
         data = run.per_test.get(outcome.nodeid)
         if data:
-            traces.append(from_json(TestTrace, data))
+            trace = from_json(TestTrace, data)
+            traces.append(selection.applied(trace, data.get("dropped_by_function")) if selection else trace)
         elif outcome.outcome == "crashed":
             # The process died with the recording: the trace holds the outcome and no calls.
             traces.append(TestTrace(outcome.nodeid, outcome.outcome, outcome.message, outcome.longrepr, (), (),
@@ -97,7 +126,16 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
     return TraceRun(str(root), options.get("backend") or backend_name(), version, outcomes,
-                    tuple(traces), tuple(warnings))
+                    tuple(traces), tuple(warnings), chosen(selection, traces, functions), loc)
+
+
+def chosen(selection: Selection | None, traces, functions) -> TraceSelection:
+    """How the run chose what to record, for its readers."""
+    if selection is None:
+        return TraceSelection("given" if functions else "all")
+    if selection.suspects:
+        return TraceSelection("suspects", selection.suspects, None, selection.include(traces))
+    return TraceSelection("ranking", None, selection.max_snapshots, selection.include(traces))
 
 
 def trace_run_json(run: TraceRun) -> dict:
@@ -113,6 +151,7 @@ def trace_run_json(run: TraceRun) -> dict:
             "traced": len(run.traces),
         },
         "warnings": list(run.warnings),
+        "selection": to_json(run.selection),
         "tests": [to_json(t) for t in run.traces],
     }
 
