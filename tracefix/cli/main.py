@@ -177,7 +177,7 @@ PathArg = typer.Argument(None, help="The project's root folder (default: pytest'
                                     "folder), or a test id such as tests/test_x.py::test_y.", show_default=False)
 TestIdsArg = typer.Argument(None, help="pytest node ids to trace (default: every failing test).")
 PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests (default: python in "
-                         "[tool.tracefix], else the active VIRTUAL_ENV, else .venv or venv in the project, "
+                         "\\[tool.tracefix], else the active VIRTUAL_ENV, else .venv or venv in the project, "
                          "else tracefix's own).")
 
 

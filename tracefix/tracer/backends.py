@@ -13,12 +13,15 @@ from tracefix.tracer.settrace import SettraceBackend
 from tracefix.tracer.types import RecorderBackend
 
 
-def backend_name() -> str:
-    """The back end used on this interpreter: chosen here and nowhere else."""
+def backend_name(has_monitoring: bool | None = None) -> str:
+    """The back end used on an interpreter (this one unless told whether it has
+    `sys.monitoring`): chosen here and nowhere else."""
     forced = os.environ.get("TRACEFIX_BACKEND")
     if forced in ("settrace", "monitoring"):
         return forced
-    return "monitoring" if hasattr(sys, "monitoring") else "settrace"
+    if has_monitoring is None:
+        has_monitoring = hasattr(sys, "monitoring")
+    return "monitoring" if has_monitoring else "settrace"
 
 
 class Recording:

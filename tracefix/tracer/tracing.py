@@ -56,6 +56,8 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings: list[str] = []
     interpreter = described(python, "the python given") if python else None
     version = interpreter.version if interpreter else sys.version.split()[0]
+    # The child picks its back end on its own interpreter: name that one, not tracefix's.
+    used = backend or backend_name(interpreter.has_monitoring if interpreter else None)
     ranked = bool(suspects or max_snapshots) and functions is None
     if ranked and interpreter and not (interpreter.has_coverage or interpreter.has_monitoring):
         # No collector to rank with there: record every project function instead.
@@ -77,7 +79,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
             outcomes = loc.outcomes
             targets = nodeids = [o.nodeid for o in outcomes if o.bad]
             if not targets:
-                return TraceRun(str(root), backend or backend_name(), version, outcomes, (), tuple(warnings))
+                return TraceRun(str(root), used, version, outcomes, (), tuple(warnings))
         selection = selection_for(loc, coverage, root, nodeids, suspects=suspects or None,
                                   max_snapshots=max_snapshots)
         if selection.recorded:
@@ -96,7 +98,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
         if first.collection_errors:
             warnings.extend(f"collection error: {e}" for e in first.collection_errors)
         if not targets:
-            return TraceRun(str(root), backend or backend_name(), version, outcomes, (), tuple(warnings))
+            return TraceRun(str(root), used, version, outcomes, (), tuple(warnings))
     options = dict(bounds or {})
     if functions:
         options["functions"] = list(functions)
@@ -125,7 +127,7 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{n}: stopped after {test_timeout:g}s (infinite loop or recursion?)" for n in timed_out)
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
-    return TraceRun(str(root), options.get("backend") or backend_name(), version, outcomes,
+    return TraceRun(str(root), used, version, outcomes,
                     tuple(traces), tuple(warnings), chosen(selection, traces, functions), loc)
 
 
