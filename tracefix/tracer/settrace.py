@@ -27,7 +27,11 @@ def _at_yield(frame) -> bool:
     """The frame stands at a yield: a "return" there suspends it, a "call" there is a throw()
     or close() into it."""
     lasti = frame.f_lasti
-    return lasti >= 0 and frame.f_code.co_code[lasti] in _YIELD_OPS
+    if lasti < 0:
+        return False
+    code = frame.f_code.co_code
+    # 3.13 reports a yield's "return" at the RESUME after the YIELD_VALUE (argument > 0).
+    return code[lasti] in _YIELD_OPS or (code[lasti] == _RESUME and code[lasti + 1] != 0)
 
 
 def _resuming(frame) -> bool:
