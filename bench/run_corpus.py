@@ -8,7 +8,8 @@
         [--report-only] [--per-record]
 
 A corpus argument is a JSONL path, optionally followed by `:field=value,...` filters on
-(dotted) record fields. Records are taken from the corpora in turn (one from each, then the
+(dotted) record fields; `sample=N` (with `sample_seed=S`, default 0) keeps N of the matching
+records drawn with that seed. Records are taken from the corpora in turn (one from each, then the
 next), so a run cut short still covers all of them.
 
 Honesty rules (the corpus README's): each record is written into a temp dir as a tiny
@@ -73,6 +74,15 @@ def parse_corpus_arg(arg: str) -> tuple[Path, dict[str, str]]:
     if not Path(path).is_file():
         raise SystemExit(f"run_corpus: no corpus file {path}")
     return Path(path), filters
+
+
+def sampled(records: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """`n` records drawn with a fixed seed (`path:...,sample=40`), in corpus order: the same
+    draw on every machine and every resumed run."""
+    import random
+
+    chosen = set(random.Random(seed).sample(range(len(records)), min(n, len(records))))
+    return [r for i, r in enumerate(records) if i in chosen]
 
 
 def interleave(groups: list[list[dict]]) -> list[dict]:
@@ -193,7 +203,9 @@ def main(argv=None) -> int:
     groups = []
     for arg in args.corpora:
         path, where = parse_corpus_arg(arg)
-        groups.append(load_records(path, where, ids)[:args.limit])
+        sample, sample_seed = where.pop("sample", None), int(where.pop("sample_seed", 0))
+        records = load_records(path, where, ids)
+        groups.append((sampled(records, int(sample), sample_seed) if sample else records)[:args.limit])
     records = interleave(groups)
     # A row that ended in an error (model unreachable, ...) says nothing of the strategy: run it again.
     # Rows of another seed are another repetition: they do not count as done for this one.

@@ -219,3 +219,12 @@ def test_a_seed_reaches_the_repair_config_and_every_row(tmp_path, monkeypatch):
                             "--out", str(out)]) == 0
     assert seeds == [3]
     assert [r["seed"] for r in corpus_report.load_rows(out)] == [3]
+
+
+def test_a_sample_is_the_same_draw_every_time_and_keeps_corpus_order():
+    records = [{"id": str(i)} for i in range(100)]
+    first = run_corpus.sampled(records, 40, seed=7)
+    assert first == run_corpus.sampled(records, 40, seed=7) and len(first) == 40
+    assert [int(r["id"]) for r in first] == sorted(int(r["id"]) for r in first)
+    assert first != run_corpus.sampled(records, 40, seed=8)
+    assert run_corpus.sampled(records[:5], 40) == records[:5]
