@@ -106,6 +106,7 @@ class OutcomePlugin:
         self.root = Path(root).resolve()
         self.out = out
         self.current_path = current_path
+        self._current = None  # kept open: a file opened per test cost ~2 ms each on a shared VM
         self.session = session
         self.test_timeout = test_timeout
         self.collection_errors: list[str] = []
@@ -122,7 +123,7 @@ class OutcomePlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
-        self.current_path.write_text(item.nodeid)
+        self._mark_current(item.nodeid)
         self._outcome = {"nodeid": item.nodeid, "outcome": "passed", "message": "", "longrepr": "",
                          "frames": [], "duration": 0.0}
         started = time.perf_counter()
@@ -140,6 +141,16 @@ class OutcomePlugin:
             line = dict(self._outcome, **({"session": extra} if extra is not None else {}))
             self.out.write(json.dumps(line) + "\n")
             self.out.flush()
+
+    def _mark_current(self, nodeid: str) -> None:
+        """Name the running test where the runner finds it if this process dies: rewritten in
+        place and flushed, so a crash (the kernel keeps the written page) leaves it readable."""
+        if self._current is None:
+            self._current = open(self.current_path, "w", encoding="utf-8")
+        self._current.seek(0)
+        self._current.write(nodeid)
+        self._current.truncate()
+        self._current.flush()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):

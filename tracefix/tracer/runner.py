@@ -88,6 +88,11 @@ _BOOT = ("import sys; sys.path.insert(0, {home!r}); import {module} as child; "
          "sys.path.remove({home!r}); sys.exit(child.main({config!r}))")
 
 
+def _current_test(path: Path) -> str | None:
+    """The test the child was running when it stopped (None before the first one)."""
+    return (path.read_text() if path.exists() else "") or None
+
+
 def child_command(python: str | None, config_path: Path, module: str = "tracefix.tracer.child") -> list[str]:
     """The child's command line; `module` is its entry (`tracer.child`, or `tracer.worker_child`)."""
     home = str(_child_home())
@@ -258,7 +263,7 @@ def _child_run(spec: _Spec, test_ids: list[str], limit: float, run_timeout: floa
         collected = out_dir / "collected.json"
         return (_read_back(out_dir, code, crashed),
                 json.loads(collected.read_text()) if collected.exists() else None,
-                current.read_text() if current.exists() else None, code,
+                _current_test(current), code,
                 _tail(out_dir / "stderr", 64_000))
 
 
@@ -302,8 +307,8 @@ def _read_back(out_dir: Path, code: int | None, crashed: str | None) -> RunResul
         return RunResult(summary["exit_code"], tuple(outcomes), tuple(summary["collection_errors"]),
                          summary.get("session"), per_test, None, stderr_tail)
     if crashed is None:
-        current = out_dir / "current"
-        where = f" while running {current.read_text()}" if current.exists() else ""
+        running = _current_test(out_dir / "current")
+        where = f" while running {running}" if running else ""
         crashed = f"the test process died{where} ({how_it_ended(code)})"
     return RunResult(None, tuple(outcomes), (), None, per_test, crashed, stderr_tail)
 
