@@ -122,3 +122,13 @@ def test_in_test_ratio_compares_the_same_tests_only():
                        {"nodeid": "t.py::c", "duration": 9.0}]}
     assert rp.in_test_ratio(trace, {"t.py::a": 0.1, "t.py::b": 0.3}) == pytest.approx(2.0)
     assert rp.in_test_ratio(trace, {}) is None
+
+
+def test_the_mutation_bench_reads_the_searchs_figures_from_its_summary():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import mutation_real
+    got = mutation_real.screened_of(["fixed without a model call (mutation search): line 3: `a` -> `b`",
+                                     "mutation search: 7 of 26 distinct mutants screened (31 generated, 24.5/s), "
+                                     "1 fully validated"])
+    assert got == {"screened": 7, "unique": 26, "generated": 31, "per_second": 24.5}
+    assert mutation_real.screened_of(["something else"]) == {}
