@@ -92,8 +92,7 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
     out = []
     for call in calls:
         args = ", ".join(f"{k}={v}" for k, v in call.args.items())
-        _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
-        out.append(f"Call {info.name}({args}) {result}")
+        out.append(_call_header(info, call, trace))
         if _repeated_by_a_child(call, trace.calls):
             out.append(f"  it calls {info.name}({args}) again, with the same arguments: "
                        "the recursion makes no progress")
@@ -126,6 +125,14 @@ def trace_text(root: Path, info: FunctionInfo, calls: list[CallRecord], max_visi
     return "\n".join(out)
 
 
+def _call_header(info: FunctionInfo, call: CallRecord, trace: TestTrace, chars: int | None = None) -> str:
+    """"Call f(a=1) returned 2": values cut to `chars` (the result to twice that) when given."""
+    cut = (lambda v, n: v) if chars is None else _short  # noqa: E731
+    args = ", ".join(f"{k}={cut(v, chars)}" for k, v in call.args.items())
+    _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
+    return f"Call {info.name}({args}) {cut(result, 2 * chars if chars else 0)}"
+
+
 def _repeated_by_a_child(call: CallRecord, everything: tuple[CallRecord, ...]) -> bool:
     return any(c.parent == call.id and c.function == call.function and c.args == call.args for c in everything)
 
@@ -146,9 +153,7 @@ def inline_trace(root: Path, info: FunctionInfo, calls: list[CallRecord], trace:
     blocks = {b.index: b for b in info.blocks}
     out = []
     for call in calls:
-        args = ", ".join(f"{k}={_short(v, value_chars)}" for k, v in call.args.items())
-        _kind, result = call_result(call.finished, call.raised, call.returned, trace.stopped_by)
-        out.append(f"Call {info.name}({args}) {_short(result, 2 * value_chars)}")
+        out.append(_call_header(info, call, trace, value_chars))
         notes: dict[int, str] = {}
         for index, visits in _visits_by_block(call).items():
             block = blocks.get(index)
