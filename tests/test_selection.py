@@ -96,3 +96,24 @@ def test_the_recorder_counts_dropped_calls_per_function(tmp_path, backend):
     _calls, dropped = recorder.records(recording.open_ended)
     assert dropped == 20  # 30 calls: 5 in full, the last 5 light, 20 dropped
     assert recorder.dropped_by_function() == {"hotmod.py::hot": 20}
+
+
+def test_named_tests_are_ranked_over_themselves_not_the_whole_suite(tmp_path):
+    """`trace TEST_ID` must not pay for a coverage run of every other test (10-18x plain on sqlparse)."""
+    import json
+    import time
+
+    from conftest import run_cli
+
+    (tmp_path / "calc.py").write_text("def double(x):\n    return x * 3\n")
+    (tmp_path / "test_calc.py").write_text(
+        "import time\nfrom calc import double\n\n\ndef test_double():\n    assert double(2) == 4\n\n\n"
+        "def test_slow_other():\n    time.sleep(6)\n    assert double(0) == 0\n")
+    started = time.perf_counter()
+    result = run_cli("trace", str(tmp_path), "test_calc.py::test_double", "--format", "json")
+    seconds = time.perf_counter() - started
+    data = json.loads(result.stdout)
+    assert [t["nodeid"] for t in data["tests"]] == ["test_calc.py::test_double"]
+    assert any(c["function"] == "calc.py::double" for c in data["tests"][0]["calls"])
+    assert seconds < 6, f"{seconds:.1f}s: the unnamed 6 s test ran"
+    assert not any("every test fails" in w for w in data.get("warnings", []))
