@@ -82,6 +82,7 @@ def test_the_prompt_marks_the_suspicious_lines_and_gives_the_real_inputs_and_res
                                 "minimal", len, 100_000)
     text = messages[-1]["content"]
     assert "really did" in text and own[0] in text and "Change as few lines" in text
+    assert "Answer in exactly this form:\nBug: " in text  # a form: the small model stopped after a sentence
     assert "[block" not in text  # no block dump
 
 

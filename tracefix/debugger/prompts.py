@@ -444,13 +444,16 @@ def focused_messages(root: Path, info: FunctionInfo, marked: list[int], trace: T
 def _focused_task(info: FunctionInfo, failure: FailureContext, framing: str, marked: bool) -> str:
     where = "The marked lines are the most likely place of the bug. " if marked else ""
     keep = f"Keep the name and parameters of `{info.name}` and do not change the test."
+    # A form to fill in, as in the traced fix prompt: asked for "a sentence, then the code",
+    # the 1.5B model stopped after the sentence in most answers of run 5 (a follow-up each).
+    form = "\n".join(["Answer in exactly this form:", "Bug: <the wrong line, and what it must do instead>",
+                      "```python", f"<the complete {'edited' if framing == 'minimal' else 'corrected'} "
+                      f"function `{info.name}`>", "```"])
     if framing == "minimal":
         return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. {where}Change as few lines "
-                f"as you can (one, if one is enough). {keep} Reply with one sentence naming the wrong line, then "
-                f"the complete function `{info.name}` with your edit in one ```python code block.")
+                f"as you can (one, if one is enough). {keep}\n{form}")
     return (f"`{info.name}` has a bug: the test fails with `{failure.message}`. Compare what it really did with "
-            f"what the test expects. {where}{keep} Reply with one sentence naming the bug, then the complete "
-            f"corrected function `{info.name}` in one ```python code block.")
+            f"what the test expects. {where}{keep}\n{form}")
 
 
 def without_prompt_marks(code: str) -> str:
