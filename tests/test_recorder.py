@@ -355,6 +355,35 @@ def test_a_generator_is_one_call_with_its_resumptions(tmp_path, backend):
     assert abandoned.parent == by_name["first"][0].id
 
 
+THROWN = textwrap.dedent(
+    '''
+    def counter():
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+
+    def thrown():
+        gen = counter()
+        next(gen)
+        try:
+            gen.throw(ValueError("stop"))
+        except ValueError:
+            return "caught"
+    '''
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_exception_thrown_into_a_generator_at_its_yield_ends_the_call_as_raised(tmp_path, backend):
+    mod = load(tmp_path, "thrown", THROWN)
+    calls, _ = record(tmp_path, functions_in(THROWN, "thrown.py"), mod.thrown, backend=backend)
+    [gen] = [c for c in calls if c.function.endswith("::counter")]
+    assert gen.yields == 1 and gen.finished
+    assert gen.raised is not None and gen.raised.startswith("ValueError")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_nested_call_knows_the_line_of_its_caller_that_made_it(module, backend):
     root, mod, functions = module
