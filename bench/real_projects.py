@@ -567,10 +567,10 @@ def print_totals(rows: list[dict], python: str) -> None:
     print(f"- buggy function recorded by the default trace: {percent(totals.traced, totals.bugs)}")
     print(f"- locate / plain, buggy suites: {spread(totals.locate_ratios)}; unmodified suites: {spread(clean)}"
           f"   (target <= {locate_target}x on {'3.12+' if modern else '3.11'})")
-    print(f"- trace / plain on the failing tests alone, wall time of `tracefix trace IDS` (every project "
-          f"function recorded): {spread(totals.trace_ratios)}   (target <= {TARGETS['trace_311']}x on 3.11)")
-    print(f"- the same tests' own time under the default trace (top 10 suspects recorded) / plain: "
-          f"{spread(totals.in_test_ratios)}")
+    print(f"- trace / plain on the failing tests alone, wall time of `tracefix trace IDS` (a ranking run and a "
+          f"traced run of those tests): {spread(totals.trace_ratios)}")
+    print(f"- the same tests' own time under the default trace / plain: {spread(totals.in_test_ratios)}"
+          f"   (target <= {TARGETS['trace_311']}x on 3.11)")
     print(f"- false failures: {totals.false_failures}   (target {TARGETS['false_failures']}); "
           f"failures tracefix missed: {totals.missed_failures}")
     if errors:
