@@ -261,3 +261,26 @@ def test_an_edit_that_leaves_an_identity_is_written_as_a_person_would():
     edits = [m.function_source for m in mutants_of(text, "m.py", "mean", [2])]
     assert any("/ len(values)\n" in e for e in edits)
     assert not any("* 1)" in e or "+ 0)" in e or "- 0)" in e for e in edits)
+    left = [m.function_source for m in mutants_of("def f(a):\n    return 1 + g(a)\n", "m.py", "f", [2])]
+    assert any(e.endswith("    return g(a)\n") for e in left) and not any("1 * g(a)" in e or "0 + g(a)" in e for e in left)
+
+
+@pytest.mark.parametrize("source, line, wanted", [
+    # AttributeSwap: another attribute of the module sharing a word
+    ("def f(n):\n    a = n.incoming_nodes\n    return n.outgoing_nodes\n", 3, "    return n.incoming_nodes\n"),
+    # NoneGuard
+    ("def f(h):\n    if h.next is None:\n        return 1\n    return 0\n", 2, "    if h is None or h.next is None:\n"),
+    # KeepBest: a running best, a clamped sum
+    ("def f(xs):\n    best = 0\n    for x in xs:\n        best = x + 1\n    return best\n", 4,
+     "        best = max(best, x + 1)\n"),
+    ("def f(xs):\n    s = 0\n    for x in xs:\n        s = s + x\n    return s\n", 4, "        s = max(0, s + x)\n"),
+    # LoopCondition
+    ("def f(queue):\n    while True:\n        queue.pop()\n", 2, "    while queue:\n"),
+    # SliceRest: the rest of a sequence passed on, a loop over the part past k
+    ("def f(a, b):\n    return f(a[1:], b)\n", 2, "    return f(a[1:], b[1:])\n"),
+    ("def f(arr, k):\n    for x in arr:\n        yield x\n", 2, "    for x in arr[k:]:\n"),
+    # WidenCondition
+    ("def f(total, coins):\n    if total < 0:\n        return 0\n    return 1\n", 2, "    if total < 0 or not coins:\n"),
+])
+def test_the_structural_operators_make_the_edits_human_repairs_are(source, line, wanted):
+    assert any(wanted in m.function_source for m in mutants_of(source, "m.py", "f", [line]))

@@ -256,9 +256,100 @@ class ReturnValue(Operator):
                 yield Edit(node, ast.Return(ast.Name(name, ast.Load())), after=True)
 
 
+# --- edits a human repair often is, beyond single-token swaps (QuixBugs' unfixed bugs) --------
+
+class AttributeSwap(Operator):
+    """`node.outgoing_nodes` where `node.incoming_nodes` was meant: another attribute of the
+    module that shares a word with it."""
+
+    name, prior = "attribute", 0.4
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            words = set(node.attr.split("_"))
+            for other in scope.attributes:
+                if other != node.attr and words & set(other.split("_")):
+                    new = copy.deepcopy(node)
+                    new.attr = other
+                    yield Edit(node, new)
+
+
+class NoneGuard(Operator):
+    """`x.next is None` -> `x is None or x.next is None`: the object itself can be None."""
+
+    name, prior = "none_guard", 0.5
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.Eq)) \
+                and isinstance(node.comparators[0], ast.Constant) and node.comparators[0].value is None \
+                and isinstance(node.left, ast.Attribute):
+            guard = ast.Compare(copy.deepcopy(node.left.value), [ast.Is()], [ast.Constant(None)])
+            yield Edit(node, ast.BoolOp(ast.Or(), [guard, copy.deepcopy(node)]))
+
+
+class KeepBest(Operator):
+    """`best = e` -> `best = max(best, e)` (or min), and `s = e` -> `s = max(0, e)`: a running
+    best or a clamped sum assigned outright."""
+
+    name, prior = "keep_best", 0.5
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target = node.targets[0].id
+            for func in ("max", "min"):
+                yield Edit(node.value, _call(func, ast.Name(target, ast.Load()), copy.deepcopy(node.value)))
+            yield Edit(node.value, _call("max", ast.Constant(0), copy.deepcopy(node.value)))
+
+
+class LoopCondition(Operator):
+    """`while True:` -> `while queue:`: the loop should stop when a collection runs out."""
+
+    name, prior = "loop_condition", 0.5
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value is True:
+            for name in scope.locals:
+                yield Edit(node.test, ast.Name(name, ast.Load()))
+
+
+class SliceRest(Operator):
+    """`f(a[1:], b)` -> `f(a[1:], b[1:])`, `for x in arr` -> `for x in arr[k:]`: the rest of a
+    sequence where the whole was passed on."""
+
+    name, prior = "slice", 0.4
+
+    def edits(self, node, scope):
+        names: list[tuple[ast.Name, tuple[ast.expr, ...]]] = []
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in BUILTINS:
+            names += [(a, (ast.Constant(1),)) for a in node.args if isinstance(a, ast.Name)]
+        if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Name):
+            starts = (ast.Constant(1), *(ast.Name(p, ast.Load()) for p in scope.params if p != node.iter.id))
+            names.append((node.iter, starts))
+        for name, starts in names:
+            for start in starts:
+                yield Edit(name, ast.Subscript(ast.Name(name.id, ast.Load()), ast.Slice(start, None, None), ast.Load()))
+
+
+class WidenCondition(Operator):
+    """`if total < 0:` -> `if total < 0 or not coins:`: a base case that misses an empty input."""
+
+    name, prior = "widen", 0.3
+
+    def edits(self, node, scope):
+        if isinstance(node, ast.If):
+            for param in scope.params:
+                yield Edit(node.test, ast.BoolOp(ast.Or(), [copy.deepcopy(node.test),
+                                                            ast.UnaryOp(ast.Not(), ast.Name(param, ast.Load()))]))
+
+
+def _call(func: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(ast.Name(func, ast.Load()), list(args), [])
+
+
 OPERATORS: tuple[Operator, ...] = (CompareSwap(), OffByOne(), ArithmeticSwap(), AugAssignSwap(), BooleanSwap(),
                                    Negation(), CallSwap(), ReturnValue(), IntegerConstant(), StepPastIt(), OperandSwap(),
-                                   EmptyResult(), DropPart(), NameSwap(), DeleteStatement())
+                                   EmptyResult(), DropPart(), NameSwap(), DeleteStatement(), AttributeSwap(),
+                                   NoneGuard(), KeepBest(), LoopCondition(), SliceRest(), WidenCondition())
 
 
 @dataclass
@@ -270,6 +361,7 @@ class Scope:
     assigned: tuple[str, ...]  # names to return: assigned ones, last assigned first, then parameters
     last_statement: ast.stmt | None
     only_statement: ast.stmt | None
+    attributes: tuple[str, ...] = ()  # attribute names the module reads or writes
 
 
 def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Operator, ...] = OPERATORS) -> list[Mutant]:
@@ -282,6 +374,7 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
     # function that holds it (whose code holds the nested code as a constant).
     swapped = qualname.split(".<locals>")[0]
     scope = scope_of(func)
+    scope.attributes = tuple(dict.fromkeys(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)))
     parents = {id(child): parent for parent in ast.walk(func) for child in ast.iter_child_nodes(parent)}
     wanted = set(lines)
     out = []
@@ -302,12 +395,19 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
 
 
 def _is_identity(node: ast.AST) -> bool:
-    """`e * 1`, `e / 1`, `e // 1`, `e ** 1`, `e + 0`, `e - 0`: an edit that only leaves `e`."""
-    if not (isinstance(node, ast.BinOp) and isinstance(node.right, ast.Constant) and type(node.right.value) is int):
+    """`e * 1`, `e / 1`, `e // 1`, `e ** 1`, `e + 0`, `e - 0`, `1 * e`, `0 + e`: an edit that
+    only leaves `e`."""
+    if not isinstance(node, ast.BinOp):
         return False
-    one = isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv, ast.Pow)) and node.right.value == 1
-    zero = isinstance(node.op, (ast.Add, ast.Sub)) and node.right.value == 0
-    return one or zero
+    if _is_int(node.right, 1) and isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv, ast.Pow)):
+        return True
+    if _is_int(node.right, 0) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return True
+    return (_is_int(node.left, 1) and isinstance(node.op, ast.Mult)) or (_is_int(node.left, 0) and isinstance(node.op, ast.Add))
+
+
+def _is_int(node: ast.AST, value: int) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int and node.value == value
 
 
 def _without_identity(edit: Edit, parents: dict[int, ast.AST]) -> Edit | None:
@@ -321,6 +421,9 @@ def _without_identity(edit: Edit, parents: dict[int, ast.AST]) -> Edit | None:
     if isinstance(parent, ast.BinOp) and parent.right is edit.node and not edit.after:
         if _is_identity(ast.BinOp(parent.left, parent.op, edit.new)):
             return Edit(parent, copy.deepcopy(parent.left))
+    if isinstance(parent, ast.BinOp) and parent.left is edit.node and not edit.after:
+        if _is_identity(ast.BinOp(edit.new, parent.op, parent.right)):
+            return Edit(parent, copy.deepcopy(parent.right))
     return edit
 
 
