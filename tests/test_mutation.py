@@ -279,6 +279,9 @@ def test_an_edit_that_leaves_an_identity_is_written_as_a_person_would():
     # SliceRest: the rest of a sequence passed on, a loop over the part past k
     ("def f(a, b):\n    return f(a[1:], b)\n", 2, "    return f(a[1:], b[1:])\n"),
     ("def f(arr, k):\n    for x in arr:\n        yield x\n", 2, "    for x in arr[k:]:\n"),
+    # OffByOne on an open slice end
+    ("def f(val):\n    return val[1:]\n", 2, "    return val[1:-1]\n"),
+    ("def f(xs, n):\n    return xs[:n]\n", 2, "    return xs[1:n]\n"),
     # WidenCondition
     ("def f(total, coins):\n    if total < 0:\n        return 0\n    return 1\n", 2, "    if total < 0 or not coins:\n"),
 ])

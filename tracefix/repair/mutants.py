@@ -133,6 +133,12 @@ class OffByOne(Operator):
                 continue  # `x - 1` -> `x + 1` is ArithmeticSwap's
             for op in (ast.Add, ast.Sub):
                 yield Edit(bound, ast.BinOp(copy.deepcopy(bound), op(), _int(1)))
+        if isinstance(node, ast.Slice) and node.step is None:
+            # An open end one short: `val[1:]` where `val[1:-1]` was meant, `xs[:n]` for `xs[1:n]`.
+            if node.upper is None and node.lower is not None:
+                yield Edit(node, ast.Slice(copy.deepcopy(node.lower), _int(-1), None))
+            if node.lower is None and node.upper is not None:
+                yield Edit(node, ast.Slice(_int(1), copy.deepcopy(node.upper), None))
 
 
 class StepPastIt(Operator):
