@@ -96,9 +96,14 @@ def write_scored(record: dict, dest: Path, edited: dict[str, str] | None = None)
 
 def hidden_tests_pass(record: dict, dest: Path, edited: dict[str, str] | None = None,
                       test_timeout: float = 10.0, timeout: float = 300.0) -> bool:
-    """Whether every hidden test passes, each under a timeout (17 QuixBugs programs loop forever)."""
+    """Whether every hidden test passes, each under a timeout (17 QuixBugs programs loop forever).
+
+    A test the hidden suite skips itself (three QuixBugs files skip their slowest case) is not a
+    failure; at least one test must have passed.
+    """
     write_scored(record, dest, edited)
     from tracefix.tracer.runner import run_tests  # the per-test timeout lives there
 
     run = run_tests(dest, test_ids=[record["test_file_name"]], test_timeout=test_timeout, run_timeout=timeout)
-    return bool(run.outcomes) and run.crashed is None and all(o.outcome == "passed" for o in run.outcomes)
+    outcomes = {o.outcome for o in run.outcomes}
+    return run.crashed is None and "passed" in outcomes and outcomes <= {"passed", "skipped"}

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import corpus  # noqa: E402
 import corpus_report  # noqa: E402
+import rescore  # noqa: E402
 import run_corpus  # noqa: E402
 
 SEED = {
@@ -83,6 +84,35 @@ def test_a_fix_that_passes_only_the_visible_tests_is_scored_as_failing_the_hidde
     [row] = list(run_corpus.run_record(SEED, ["baseline"], mock_config(right), tmp_path / "again", set(), 0))
     assert row["status"] == "fixed" and row["hidden_pass"] is True
     assert "+    return 2 * x" in row["diff"]
+
+
+def test_a_hidden_test_the_suite_itself_skips_does_not_fail_the_score(tmp_path):
+    # three QuixBugs test files skip their slowest case; the reference fix must still score as passing
+    skipping = dict(QUIX, test_code=QUIX["test_code"] + "\n\nimport pytest\n\n@pytest.mark.skip(reason='slow')\n"
+                    "def test_slow():\n    assert False\n")
+    fixed = {"halve.py": QUIX["fixed_code"]}
+    assert corpus.hidden_tests_pass(skipping, tmp_path / "ok", fixed) is True
+    assert corpus.hidden_tests_pass(skipping, tmp_path / "buggy") is False
+    only_skipped = dict(QUIX, test_code="import pytest\n\n@pytest.mark.skip\ndef test_slow():\n    pass\n")
+    assert corpus.hidden_tests_pass(only_skipped, tmp_path / "none", fixed) is False  # nothing ran: no evidence
+
+
+def test_rescore_applies_each_fixed_rows_diff_again_and_rewrites_only_the_changed_scores(tmp_path):
+    skipping = dict(QUIX, test_code=QUIX["test_code"] + "\n\nimport pytest\n\n@pytest.mark.skip\ndef test_slow():\n"
+                    "    assert False\n")
+    diff = ("--- a/halve.py\n+++ b/halve.py\n@@ -1,2 +1,2 @@\n def halve(x):\n-    return x // 3\n"
+            "+    return x // 2\n")
+    rows = [dict(id=QUIX["id"], strategy="default", status="fixed", hidden_pass=False, diff=diff),
+            dict(id=QUIX["id"], strategy="baseline", status="no_fix", hidden_pass=False, diff=""),
+            dict(id=QUIX["id"], strategy="focused", status="fixed", hidden_pass=False, diff="not a diff")]
+    out = tmp_path / "rows.jsonl"
+    corpus_report.write_rows(out, rows)
+    corpus_path = tmp_path / "c.jsonl"
+    corpus_path.write_text(json.dumps(skipping) + "\n")
+    assert rescore.main([str(corpus_path), "--out", str(out)]) == 0
+    after = corpus_report.load_rows(out)
+    assert [r["hidden_pass"] for r in after] == [True, False, False]  # an unappliable diff is left alone
+    assert [r["diff"] for r in after] == [r["diff"] for r in rows]
 
 
 def test_traced_strategy_runs_on_a_corpus_record_and_no_fix_scores_false(tmp_path):
