@@ -204,3 +204,25 @@ def test_fix_validates_in_the_projects_venv(tmp_path):
     report = json.loads(result.stdout)
     assert report["status"] == "fixed" and "+    return projdep.VALUE + 1" in report["diff"]
     assert report["interpreter"]["path"] == str(python)
+
+
+def test_an_interpreter_is_probed_once_while_it_is_unchanged(tmp_path, monkeypatch):
+    """The CLI and the run it starts both ask for the project's Python: one process start."""
+    from tracefix.tracer import interpreter
+
+    probes = []
+    real_run = subprocess.run
+    monkeypatch.setattr(interpreter.subprocess, "run", lambda *a, **k: probes.append(a) or real_run(*a, **k))
+    python = tmp_path / "python"
+    python.symlink_to(sys.executable)
+    first = interpreter.described(str(python), "--python")
+    second = interpreter.described(str(python), "[tool.tracefix] python")
+    assert len(probes) == 1
+    assert (first.version, second.version) == (first.version, first.version)
+    assert second.source == "[tool.tracefix] python"
+    python.unlink()
+    python.write_text("#!/bin/sh\nexit 3\n")
+    python.chmod(0o755)
+    with pytest.raises(UserError, match="is not a Python interpreter"):
+        interpreter.described(str(python), "--python")  # changed on disk: probed again
+    assert len(probes) == 2

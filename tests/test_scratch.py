@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import py_compile
+import sys
 from pathlib import Path
 
 import pytest
 
 from tracefix.errors import UserError
 from tracefix.repair.patch import FunctionEdit, PatchError, apply_edit
+from tracefix.tracer.runner import run_tests
 from tracefix.tracer.scratch import scratch_copy
 
 
@@ -52,9 +55,34 @@ def test_scratch_copy_has_sources_and_tests(tmp_path):
 def test_scratch_copy_excludes_vcs_venv_and_caches(tmp_path):
     project = _project(tmp_path)
     with scratch_copy(project) as copy:
-        for ignored in (".git", ".venv", "pkg/__pycache__", ".pytest_cache", ".tracefix", "build",
+        for ignored in (".git", ".venv", "pkg/__pycache__/junk", ".pytest_cache", ".tracefix", "build",
                         "proj.egg-info", "node_modules", "pkg/calc.pyc"):
             assert not (copy / ignored).exists(), ignored
+
+
+def test_scratch_copy_keeps_the_bytecode_cache_so_a_suite_run_before_starts_warm(tmp_path):
+    project = _project(tmp_path)
+    cached = project / "pkg" / "__pycache__" / f"calc.{sys.implementation.cache_tag}.pyc"
+    cached.write_bytes(b"compiled")
+    with scratch_copy(project) as copy:
+        assert (copy / "pkg" / "__pycache__" / cached.name).read_bytes() == b"compiled"
+
+
+def test_an_edit_in_the_copy_is_not_hidden_by_the_copied_bytecode(tmp_path):
+    """The copied .pyc matches the original source's mtime and size; an edit of the same size
+    must still run (the child compiles it again), as must one hidden by an unchecked hash pyc."""
+    project = _project(tmp_path)
+    tests = project / "tests" / "test_calc.py"
+    tests.write_text("import sys\nsys.path.insert(0, '.')\nfrom pkg.calc import add\n\n"
+                     "def test_add():\n    assert add(1, 2) == 3\n")
+    py_compile.compile(str(project / "pkg" / "calc.py"), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    run = run_tests(project, test_timeout=10)
+    assert {o.outcome for o in run.outcomes} == {"failed"}
+    with scratch_copy(project) as copy:
+        apply_edit(copy, FunctionEdit("pkg/calc.py", "add", "def add(a, b):\n    return a + b\n"))
+        assert len((copy / "pkg" / "calc.py").read_bytes()) == len((project / "pkg" / "calc.py").read_bytes())
+        run = run_tests(copy, test_timeout=10, in_place=True)
+    assert {o.outcome for o in run.outcomes} == {"passed"}
 
 
 def test_scratch_copy_is_removed_afterwards(tmp_path):

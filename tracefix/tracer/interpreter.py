@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tracefix.errors import UserError
@@ -103,9 +103,23 @@ def _venv_python(venv: Path) -> str | None:
 
 
 def described(path: str, source: str) -> Interpreter:
-    """Probe `path` once: its version and whether pytest and coverage.py are installed there."""
+    """Probe `path` once: its version and whether pytest and coverage.py are installed there.
+    A probe is a process start (25 ms); the CLI and the run it starts ask for the same
+    interpreter, so a probe is kept for as long as the file is unchanged."""
     if not os.path.exists(path):
         raise UserError(f"the Python for the tests ({source}) does not exist: {path}")
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    probed = _PROBED.get(key)
+    if probed is None:
+        probed = _PROBED[key] = _probe(path, source)
+    return replace(probed, source=source)
+
+
+_PROBED: dict[tuple, Interpreter] = {}
+
+
+def _probe(path: str, source: str) -> Interpreter:
     try:
         done = subprocess.run([path, "-c", _PROBE], capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL)

@@ -96,7 +96,10 @@ def _current_test(path: Path) -> str | None:
 def child_command(python: str | None, config_path: Path, module: str = "tracefix.tracer.child") -> list[str]:
     """The child's command line; `module` is its entry (`tracer.child`, or `tracer.worker_child`)."""
     home = str(_child_home())
-    return [python or sys.executable, "-c", _BOOT.format(home=home, module=module, config=str(config_path))]
+    # The scratch copy keeps the user's __pycache__ (tracer.scratch); a hash-based .pyc made
+    # "unchecked" would otherwise hide a candidate's edit from the import.
+    return [python or sys.executable, "--check-hash-based-pycs", "always", "-c",
+            _BOOT.format(home=home, module=module, config=str(config_path))]
 
 
 def _child_home() -> Path:

@@ -1,7 +1,12 @@
 """Scratch copies of the user's project: every candidate patch is tried in one, never in the original.
 
 The copy leaves out version control, virtual environments and caches (they are large and
-no test needs them; a `.venv` inside the project is used from its original place by path).
+no test needs them; a `.venv` inside the project is used from its original place by path),
+but keeps the bytecode in `__pycache__`: a suite the user has run before then starts warm in
+the copy too (pytest's rewritten test modules and the project's own compiled modules: 0.4 s
+of sqlparse's 1.2 s start), and Python and pytest check each file against its source's
+mtime and size, so an edited file in the copy is compiled again. The child never writes
+bytecode, and checks hash-based files always (`runner.child_command`).
 Symlinks are copied as symlinks; `repair.patch.resolve_inside` refuses to write through one
 that points out of the copy.
 """
@@ -24,10 +29,11 @@ MAX_BYTES = 200 * 1024 * 1024
 MAX_FILES = 20_000
 
 IGNORED_NAMES = frozenset({
-    ".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", ".pytest_cache",
+    ".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", ".pytest_cache",
     ".tracefix", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".eggs",
 })
-IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info")  # .pyc only outside __pycache__ (a sourceless module)
+BYTECODE_DIR = "__pycache__"
 IGNORED_AT_ROOT = frozenset({"build", "dist"})  # only at the top: a package may have a `build` module
 
 
@@ -49,6 +55,8 @@ def scratch_copy(project: Path, *, max_bytes: int = MAX_BYTES, max_files: int = 
 
 def _ignore_for(project: Path):
     def ignore(directory: str, names: list[str]) -> set[str]:
+        if os.path.basename(directory) == BYTECODE_DIR:
+            return {name for name in names if not name.endswith(".pyc") or _special(os.path.join(directory, name))}
         at_root = Path(directory) == project
         return {name for name in names if _ignored(name, at_root) or _special(os.path.join(directory, name))}
 
