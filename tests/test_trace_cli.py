@@ -308,3 +308,25 @@ def test_suspects_applies_to_named_tests(tmp_path):
     passing = json.loads(run_cli("trace", str(root), "tests/test_pipe.py::test_scale_small", "--suspects", "3",
                                  "--format", "json").stdout)
     assert _recorded(passing) == {"pipe/steps.py::scale"}
+
+
+def test_function_records_only_the_named_functions(tmp_path):
+    root = _pipeline_project(tmp_path)
+    by_key = json.loads(run_cli("trace", str(root), "--function", "pipe/steps.py::scale", "--format", "json").stdout)
+    assert _recorded(by_key) == {"pipe/steps.py::scale"}
+    assert by_key["selection"]["by"] == "given"
+    both = json.loads(run_cli("trace", str(root), "--function", "scale", "--function", "step03",
+                              "--format", "json").stdout)
+    assert _recorded(both) == {"pipe/steps.py::scale", "pipe/steps.py::step03"}
+    text = run_cli("trace", str(root), "--function", "scale").stdout
+    assert "scale(x=200) -> 402" in text and "step01" not in text
+
+
+def test_function_that_names_nothing_is_one_line_exit_2(tmp_path):
+    root = _pipeline_project(tmp_path)
+    result = run_cli("trace", str(root), "--function", "scal")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tracefix: error: --function scal: no function of that name in the project's source files (did you mean scale?)"]
+    both = run_cli("trace", str(root), "--function", "scale", "--suspects", "2")
+    assert both.returncode == 2 and "give --function or --suspects, not both" in both.stderr

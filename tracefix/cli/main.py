@@ -200,18 +200,25 @@ def trace(
     max_snapshots: int = typer.Option(SNAPSHOT_BUDGET, min=1, help="Snapshots (calls and block visits) per test: "
                                       "the functions the traced tests ran are recorded, most suspicious first, "
                                       "while they fit; the others are named."),
+    function: Optional[List[str]] = typer.Option(None, "--function", help="Record only this function (repeatable): "
+                                                 "pkg/mod.py::Class.method, Class.method or method; no ranking run."),
     python: Optional[str] = PythonOpt,
 ) -> None:
     """Record the failing tests block by block, with the variables at every block boundary."""
+    from tracefix.tracer.selection import functions_named
     from tracefix.tracer.tracing import trace_run_json, trace_tests
 
     _check_format(fmt, ("text", "json", "diagnostics"))
+    if function and suspects is not None:
+        raise UserError("give --function or --suspects, not both")
     root_dir, test_ids = invocation(path, test_ids)
+    functions = functions_named(root_dir, function) if function else None
     config, interpreter = _configured(root_dir, {"test_timeout": test_timeout, "run_timeout": run_timeout}, python)
     err = _stderr()
     with err.status("running the tests...", spinner="dots") if err.is_terminal else _nullcontext():
-        run = trace_tests(root_dir, test_ids or (), test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                          pytest_args=config.pytest_args, bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
+        run = trace_tests(root_dir, test_ids or (), functions=functions, test_timeout=config.test_timeout,
+                          run_timeout=config.run_timeout, pytest_args=config.pytest_args,
+                          bounds={"max_visits": max_visits, "max_calls": max_calls}, backend=backend,
                           suspects=suspects or None, max_snapshots=max_snapshots if suspects is None else None,
                           python=config.python)
     if fmt == "json":

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tracefix.errors import UserError
 from tracefix.tracer.localize import Localization, code_of, covered_lines
 from tracefix.tracer.records import CallRecord, TestTrace, Unrecorded
 from tracefix.tracer.runner import RunResult
@@ -156,3 +157,26 @@ def without(trace: TestTrace, keys: set[str], dropped_by_function: dict[str, int
     dropped = trace.dropped_calls - sum(dropped_by_function.get(k, 0) for k in keys)
     return replace(trace, calls=tuple(calls), functions=tuple(f for f in trace.functions if f.key not in keys),
                    dropped_calls=max(dropped, 0))
+
+
+def functions_named(root: Path, names) -> list[str]:
+    """The FunctionInfo keys `--function NAME` means: a key as the JSON spells it
+    (`pkg/mod.py::Class.method`), a qualified name (`Class.method`) or a bare name (`method`),
+    each matching every project function of that name. A name that matches none is a
+    UserError naming the closest ones."""
+    from difflib import get_close_matches
+
+    from tracefix.tracer.trace_session import project_functions
+
+    keys = [info.key for info in project_functions(Path(root))]
+    chosen: list[str] = []
+    for name in names:
+        name = name.strip()
+        found = [k for k in keys if k == name or k.split("::", 1)[1] == name
+                 or k.split("::", 1)[1].rsplit(".", 1)[-1] == name]
+        if not found:
+            near = get_close_matches(name, keys + [k.split("::", 1)[1] for k in keys], n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise UserError(f"--function {name}: no function of that name in the project's source files{hint}")
+        chosen.extend(k for k in found if k not in chosen)
+    return chosen
