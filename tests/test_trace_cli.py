@@ -330,3 +330,15 @@ def test_function_that_names_nothing_is_one_line_exit_2(tmp_path):
         "tracefix: error: --function scal: no function of that name in the project's source files (did you mean scale?)"]
     both = run_cli("trace", str(root), "--function", "scale", "--suspects", "2")
     assert both.returncode == 2 and "give --function or --suspects, not both" in both.stderr
+
+
+def test_bare_tracefix_records_what_trace_records_past_the_top_ten(tmp_path):
+    """The bare report traces with `trace`'s selection: the function that raised, ranked 13th
+    behind helpers only the failing test runs, is the one it names (the top 10 left it out)."""
+    root = _pipeline_project(tmp_path)
+    steps = root / "pipe" / "steps.py"
+    steps.write_text(steps.read_text().replace("    doubled = x * 2 + x // 100  # the bug shows from 100 up\n",
+                                               "    doubled = x * 2 + [0][x // 100]  # the bug raises from 100 up\n"))
+    result = run_cli("--quiet", cwd=root, env={"TRACEFIX_MODEL": ""})
+    assert result.returncode == 1, result.stderr
+    assert "tests/test_pipe.py::test_pipeline: scale -> IndexError: list index out of range (line" in result.stdout

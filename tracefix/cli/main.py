@@ -22,7 +22,6 @@ from tracefix.errors import InternalSignal, UserError
 from tracefix.tracer.coverage_session import check_collector
 from tracefix.tracer.project import invocation
 from tracefix.tracer.selection import SNAPSHOT_BUDGET
-from tracefix.tracer.tracing import SUSPECTS_TRACED
 
 
 app = typer.Typer(
@@ -107,7 +106,7 @@ def root(
 def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
     """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
     from tracefix.config import load_config
-    from tracefix.tracer.localize import locate as locate_
+    from tracefix.tracer.localize import locate_with_run
     from tracefix.tracer.tracing import trace_tests
 
     root_dir, _ids = invocation(path)
@@ -117,8 +116,8 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
         err.print(f"warning: {warning}", style="yellow", markup=False)
     config, _interpreter = _with_interpreter(root_dir, config, sources, python)
     with err.status("running the tests with per-test coverage...") if err.is_terminal else _nullcontext():
-        loc = locate_(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                      pytest_args=config.pytest_args, python=config.python)
+        loc, coverage = locate_with_run(root_dir, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                                        pytest_args=config.pytest_args, python=config.python)
     if loc.nothing_failing:
         out.print(f"all {loc.passing} tests pass")
         raise typer.Exit(EXIT_OK)
@@ -134,9 +133,10 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
         out.print(f"  {s.rank}. {s.path}:{s.line} {s.qualname}  (score {s.score:.2f})", markup=False)
     failing = [o.nodeid for o in loc.outcomes if o.bad]
     with err.status("tracing the failing tests...") if err.is_terminal else _nullcontext():
-        run = trace_tests(root_dir, failing, functions=[s.function for s in loc.functions if s.function][:SUSPECTS_TRACED] or None,
-                          test_timeout=config.test_timeout, run_timeout=config.run_timeout,
-                          pytest_args=config.pytest_args, python=config.python)
+        # The selection `tracefix trace` makes, from the ranking run just made.
+        run = trace_tests(root_dir, failing, test_timeout=config.test_timeout, run_timeout=config.run_timeout,
+                          pytest_args=config.pytest_args, python=config.python, max_snapshots=SNAPSHOT_BUDGET,
+                          ranking=(loc, coverage))
     for t in run.traces:
         raised = [c for c in t.calls if c.raised or not c.finished]
         deepest = max(raised, key=lambda c: c.depth) if raised else None

@@ -38,19 +38,22 @@ class TraceRun:
         return [o for o in self.outcomes if o.bad]
 
 
-SUSPECTS_TRACED = 10  # the functions the bare `tracefix` report and the traced repair record
+# The functions the traced repair records: it edits only recorded functions, and its prompt
+# is bounded by tokens, not by a snapshot count (the bare report uses `trace`'s selection).
+SUSPECTS_TRACED = 10
 
 
 def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, files: list[str] | None = None,
                 test_timeout: float = 10.0, run_timeout: float = 300.0, pytest_args=(), bounds: dict | None = None,
                 backend: str | None = None, baseline: RunResult | None = None,
                 suspects: int | None = None, max_snapshots: int | None = None,
-                python: str | None = None) -> TraceRun:
+                python: str | None = None, ranking: tuple[Localization, RunResult] | None = None) -> TraceRun:
     """Record the failing tests (or the named ones). `functions` limits recording to those keys.
 
     With `suspects` = N or `max_snapshots` = B the code is ranked first (tracer/selection.py):
     only functions the traced tests ran are recorded, most suspicious first: the top N, or as
     many as fit in B snapshots per test. Each trace names the functions it leaves out.
+    `ranking`, a finished `locate_with_run` of the same tests, is used instead of running one.
     """
     root = Path(root).resolve()
     warnings: list[str] = []
@@ -70,8 +73,8 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
         # Named tests are ranked over themselves only: the whole suite's coverage run made
         # `trace IDS` cost 10-18x plain pytest on real suites; the order among what they ran
         # then comes from the tracebacks, and `tracefix trace` without ids ranks over the suite.
-        loc, coverage = locate_with_run(root, test_ids=test_ids, test_timeout=test_timeout, run_timeout=run_timeout,
-                                        pytest_args=pytest_args, python=python)
+        loc, coverage = ranking or locate_with_run(root, test_ids=test_ids, test_timeout=test_timeout,
+                                                   run_timeout=run_timeout, pytest_args=pytest_args, python=python)
         warnings.extend(w for w in loc.warnings if not (test_ids and w.startswith("every test fails")))
         if test_ids:
             targets = list(test_ids)
