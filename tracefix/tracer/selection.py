@@ -168,14 +168,14 @@ def functions_named(root: Path, names) -> list[str]:
 
     from tracefix.tracer.trace_session import project_functions
 
-    keys = [info.key for info in project_functions(Path(root))]
+    infos = project_functions(Path(root))
     chosen: list[str] = []
     for name in names:
         name = name.strip()
-        found = [k for k in keys if k == name or k.split("::", 1)[1] == name
-                 or k.split("::", 1)[1].rsplit(".", 1)[-1] == name]
+        found = [i.key for i in infos if name in (i.key, i.qualname, i.name)]
         if not found:
-            near = get_close_matches(name, keys + [k.split("::", 1)[1] for k in keys], n=3, cutoff=0.6)
+            spellings = [i.key for i in infos] + [i.qualname for i in infos]
+            near = get_close_matches(name, spellings, n=3, cutoff=0.6)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise UserError(f"--function {name}: no function of that name in the project's source files{hint}")
         chosen.extend(k for k in found if k not in chosen)

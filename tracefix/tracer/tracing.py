@@ -53,7 +53,8 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     With `suspects` = N or `max_snapshots` = B the code is ranked first (tracer/selection.py):
     only functions the traced tests ran are recorded, most suspicious first: the top N, or as
     many as fit in B snapshots per test. Each trace names the functions it leaves out.
-    `ranking`, a finished `locate_with_run` of the same tests, is used instead of running one.
+    `ranking`, a finished `locate_with_run` (of the suite, or of these tests), is used instead
+    of running one.
     """
     root = Path(root).resolve()
     warnings: list[str] = []
