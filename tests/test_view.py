@@ -199,7 +199,7 @@ def test_the_ranked_lines_are_marked_and_calls_that_reach_none_are_folded(tmp_pa
     render_legend(console, marks)
     legend = console.export_text()
     assert legend.count("\n") == 1 and "[2] #3 block 2, 3rd visit" in legend  # one line
-    assert "▶ locate's top 3" in legend and "· folded: no ▶, no failure" in legend
+    assert "▶ test's top 3" in legend and "· folded: no ▶, no failure" in legend
 
 
 GENERATOR = textwrap.dedent('''\
@@ -261,3 +261,53 @@ def test_bare_tracefix_keeps_parametrized_ids_and_pytests_explanation_lines(tmp_
     # each line of pytest's explanation on a line of its own, not run together
     assert "       +  where 1 = len(['select 1'])" in lines
     assert "       +    where ['select 1'] = split('select 1; select 2')" in lines
+
+
+def test_each_test_marks_the_top_ranked_lines_it_ran_not_the_suites(tmp_path):
+    # Three failures run `total` (its lines outrank everything); one runs only `label`:
+    # marking the suite's top 3 would leave that test's own suspect unmarked.
+    (tmp_path / "shop.py").write_text(textwrap.dedent('''\
+        def total(prices):
+            n = len(prices)
+            s = sum(prices)
+            return s - n
+
+
+        def label(name):
+            return name.lower()
+
+
+        def ok():
+            return 1
+    '''))
+    (tmp_path / "test_shop.py").write_text(textwrap.dedent('''\
+        from shop import label, ok, total
+
+
+        def test_total_one():
+            assert total([1]) == 1
+
+
+        def test_total_two():
+            assert total([1, 2]) == 3
+
+
+        def test_total_three():
+            assert total([1, 2, 3]) == 6
+
+
+        def test_label():
+            assert label("Ab") == "AB"
+
+
+        def test_ok():
+            assert ok() == 1
+    '''))
+    result = run_cli("trace", str(tmp_path), env={"COLUMNS": "120"})
+    assert result.returncode == 1, result.stderr
+    label_part = result.stdout[result.stdout.index("test_shop.py::test_label"):]
+    assert re.search(r"8 ▶ return name\.lower\(\)", label_part), label_part
+    total_part = result.stdout[result.stdout.index("test_shop.py::test_total_one"):
+                               result.stdout.index("test_shop.py::test_total_two")]
+    assert re.search(r"2 ▶ n = len\(prices\)", total_part), total_part
+    assert "▶ return name" not in total_part

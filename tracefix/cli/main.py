@@ -233,21 +233,17 @@ def trace(
     raise typer.Exit(EXIT_FAILURES if bad else EXIT_OK)
 
 
-MARKED_LINES = 3  # the lines of the ranking the text trace marks
-
-
 def _print_trace_run(run, root_dir: Path) -> None:
+    from tracefix.tracer.tracing import MARKED_LINES
     from tracefix.tracer.view import Marks, render_legend, render_trace
 
     out = _stdout()
     if not run.traces:
         out.print(f"nothing to trace: all {len(run.outcomes)} tests pass")
-    loc = run.localization
-    marks = Marks.from_ranking(loc.lines, MARKED_LINES) if loc is not None else Marks()
     if run.traces:
-        render_legend(out, marks, MARKED_LINES)
+        render_legend(out, Marks(frozenset(p for lines in run.marked.values() for p in lines)), MARKED_LINES)
     for trace_ in run.traces:
-        render_trace(out, root_dir, trace_, marks=marks)
+        render_trace(out, root_dir, trace_, marks=Marks(frozenset(run.marked.get(trace_.nodeid, ()))))
         out.print()
     for warning in run.warnings:
         _stderr().print(f"warning: {warning}", style="yellow", markup=False)

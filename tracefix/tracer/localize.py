@@ -359,6 +359,18 @@ def localization_of(run: RunResult, root: Path, formula: str = "ochiai", seconds
                         tuple(warnings), round(seconds, 3), collector)
 
 
+def top_lines_run_by(loc: Localization, run: RunResult, root: Path, nodeids, top: int) -> dict[str, tuple]:
+    """Per test, the first `top` of the suite's ranked lines that this test ran: with several
+    failing tests, the suite's top lines may belong to another test's failure."""
+    code = code_of(Path(root), sorted({s.path for s in loc.lines}))
+    starts = code.starts()
+    out = {}
+    for nodeid in nodeids:
+        ran = covered_lines(run, nodeid, starts)
+        out[nodeid] = tuple((s.path, s.line) for s in loc.lines if (s.path, s.line) in ran)[:top]
+    return out
+
+
 def run_warnings(run: RunResult, failing: int, passing: int) -> list[str]:
     warnings = []
     if run.crashed:

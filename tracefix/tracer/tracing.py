@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracefix.tracer.records import TRACE_SCHEMA, TestTrace, TraceSelection, Unrecorded, from_json, to_json
 from tracefix.tracer.backends import backend_name
 from tracefix.tracer.interpreter import described
-from tracefix.tracer.localize import Localization, locate_with_run
+from tracefix.tracer.localize import Localization, locate_with_run, top_lines_run_by
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
 from tracefix.tracer.selection import Selection, matching, selection_for
 
@@ -24,6 +24,8 @@ class TraceRun:
     warnings: tuple[str, ...] = ()
     selection: TraceSelection = TraceSelection("all")  # which functions were recorded
     localization: Localization | None = None  # the ranking that chose them, when one ran
+    # Per traced test, the ranking's top MARKED_LINES lines among those that test ran.
+    marked: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict, hash=False)
 
     def unrecorded(self) -> list[Unrecorded]:
         """Each function some traced test ran and its trace left out, once, most suspicious first."""
@@ -37,6 +39,8 @@ class TraceRun:
     def failing(self) -> list[TestOutcome]:
         return [o for o in self.outcomes if o.bad]
 
+
+MARKED_LINES = 3  # the lines of the ranking a trace marks, per test
 
 # The functions the traced repair records: it edits only recorded functions, and its prompt
 # is bounded by tokens, not by a snapshot count (the bare report uses `trace`'s selection).
@@ -133,8 +137,9 @@ def trace_tests(root: Path, test_ids=(), *, functions: list[str] | None = None, 
     warnings.extend(f"{n}: stopped after {test_timeout:g}s (infinite loop or recursion?)" for n in timed_out)
     warnings.extend(f"{o.nodeid}: {o.message}; not traced (raise test_timeout to trace it)"
                     for o in run.outcomes if o.outcome == "slow")
+    marked = top_lines_run_by(loc, coverage, root, [t.nodeid for t in traces], MARKED_LINES) if loc else {}
     return TraceRun(str(root), used, version, outcomes,
-                    tuple(traces), tuple(warnings), chosen(selection, traces, functions), loc)
+                    tuple(traces), tuple(warnings), chosen(selection, traces, functions), loc, marked)
 
 
 def chosen(selection: Selection | None, traces, functions) -> TraceSelection:

@@ -59,7 +59,7 @@ def render_legend(console: Console, marks: Marks | None = None, top: int = 3) ->
     parts = ["[2] #3 block 2, 3rd visit", "12 line", "→ what it changed", "line 12 → called from line 12",
              "×N calls in a row"]
     if marks:
-        parts += [f"{MARK} locate's top {top}", f"· folded: no {MARK}, no failure"]
+        parts += [f"{MARK} test's top {top}", f"· folded: no {MARK}, no failure"]
     console.print(Text("key: " + " · ".join(parts), "dim"))
 
 
