@@ -287,3 +287,17 @@ def test_an_edit_that_leaves_an_identity_is_written_as_a_person_would():
 ])
 def test_the_structural_operators_make_the_edits_human_repairs_are(source, line, wanted):
     assert any(wanted in m.function_source for m in mutants_of(source, "m.py", "f", [line]))
+
+
+def test_an_edit_that_leaves_a_bound_name_unread_is_not_proposed():
+    # run 5's plausible-but-wrong HumanEval_108 fix: the comprehension's own variable dropped
+    text = "def f(arr):\n    for num in arr:\n        s = sum(int(d) for d in str(num))\n    return s\n"
+    edits = [m.function_source for m in mutants_of(text, "m.py", "f", [3])]
+    assert edits, "the line has other edits"
+    assert not any("int(num) for d in" in e for e in edits)
+    # a parameter read only once stays read
+    assert not any("return a + a" in m.function_source
+                   for m in mutants_of("def f(a, b):\n    return a + b\n", "m.py", "f", [2]))
+    # a swap that keeps every bound name read is still made
+    assert any("return b - a" in m.function_source
+               for m in mutants_of("def f(a, b):\n    return a - b\n", "m.py", "f", [2]))

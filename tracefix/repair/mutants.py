@@ -61,6 +61,9 @@ class Edit:
 class Operator:
     name = ""
     prior = 0.5
+    # Its edits may leave a bound name never read (see _unread_after): only a deletion may,
+    # where the deleted statement was the one use of a value (`print(total, big)`).
+    may_leave_unread = False
 
     def edits(self, node: ast.AST, scope: Scope) -> Iterator[Edit]:
         return iter(())
@@ -237,6 +240,7 @@ class CallSwap(Operator):
 
 class DeleteStatement(Operator):
     name, prior = "delete", 0.3
+    may_leave_unread = True
 
     def edits(self, node, scope):
         # Simple statements only: removing a loop or an `if` with its body is rarely a repair.
@@ -393,8 +397,8 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
                 if edit is None:
                     continue
                 mutant = _spliced(text, tree, func, edit, swapped)
-                if mutant is not None:
-                    new_text, source, first = mutant
+                if mutant is not None and (operator.may_leave_unread or not _unread_after(func, mutant[3])):
+                    new_text, source, first, _ = mutant
                     out.append(Mutant(path, swapped, line, operator.name, _describe(line, edit),
                                       operator.prior, source, first, new_text))
     return out
@@ -529,9 +533,9 @@ def _int(value: int) -> ast.expr:
 
 # --- splicing ---------------------------------------------------------------------------
 
-def _spliced(text: str, tree: ast.Module, func, edit: Edit, swapped: str) -> tuple[str, str, int] | None:
-    """(new file text, new function source, its first line), or None when the edit does not
-    parse back to the intended tree."""
+def _spliced(text: str, tree: ast.Module, func, edit: Edit, swapped: str) -> tuple[str, str, int, ast.AST] | None:
+    """(new file text, new function source, its first line, the edited def parsed back), or
+    None when the edit does not parse back to the intended tree."""
     ast.fix_missing_locations(ast.copy_location(edit.new, edit.node))
     want = ast.dump(_intended_function(func, edit))
     qualname = _qualname_path(tree, func)
@@ -555,13 +559,32 @@ def _spliced(text: str, tree: ast.Module, func, edit: Edit, swapped: str) -> tup
             got = ast.parse(new_text)
         except SyntaxError:
             continue
-        new_func = function_node(got, qualname)
-        if new_func is not None and ast.dump(new_func) == want:
+        edited = function_node(got, qualname)
+        if edited is not None and ast.dump(edited) == want:
             new_func = function_node(got, swapped)
             first = min([new_func.lineno] + [d.lineno for d in new_func.decorator_list])
             lines = new_text.splitlines(keepends=True)
-            return new_text, "".join(lines[first - 1:new_func.end_lineno]), first
+            return new_text, "".join(lines[first - 1:new_func.end_lineno]), first, edited
     return None
+
+
+def _unread_after(old, new) -> set[str]:
+    """Names the function binds and read before the edit but binds and never reads after it:
+    `sum(int(num) for digit in s)` or a parameter no longer used. Tests with one example pass
+    such edits by accident; nobody would merge one (the plausible-but-wrong fixes of run 5)."""
+    def bound_and_read(func):
+        bound, read = set(), set()
+        args = func.args
+        bound.update(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
+        bound.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+        for node in ast.walk(func):
+            if isinstance(node, ast.Name):
+                (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        return bound, read
+
+    old_bound, old_read = bound_and_read(old)
+    new_bound, new_read = bound_and_read(new)
+    return (old_bound & old_read & new_bound) - new_read
 
 
 def _intended_function(func, edit: Edit) -> ast.AST:
