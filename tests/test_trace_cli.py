@@ -40,9 +40,10 @@ def test_trace_json_follows_the_schema(fixture_copy):
     result = run_cli("trace", str(root), "--format", "json")
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
-    assert data["schema"] == "tracefix.trace/1.2"
+    assert data["schema"] == "tracefix.trace/1.3"
     assert data["summary"] == {"tests": 4, "failing": 2, "traced": 2}
     test = next(t for t in data["tests"] if t["nodeid"].endswith("test_sale_price"))
+    assert {"path": "shop/pricing.py", "line": 8} in test["marked"]  # the text trace's ▶ line
     calls = {c["function"]: c for c in test["calls"]}
     helper = calls["shop/pricing.py::apply_discount"]
     caller = calls["shop/cart.py::sale_price"]

@@ -185,7 +185,7 @@ PythonOpt = typer.Option(None, "--python", help="The Python that runs the tests 
 def trace(
     path: Optional[Path] = PathArg,
     test_ids: Optional[List[str]] = TestIdsArg,
-    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.2) or diagnostics "
+    fmt: str = typer.Option("text", "--format", help="text, json (schema tracefix.trace/1.3) or diagnostics "
                             "(path:line:col: severity: message lines)."),
     test_timeout: Optional[float] = typer.Option(None, help="Seconds one test may run before it is stopped "
                                                             "(default: test_timeout of the configuration, 10)."),

@@ -165,7 +165,8 @@ def trace_run_json(run: TraceRun) -> dict:
         },
         "warnings": list(run.warnings),
         "selection": to_json(run.selection),
-        "tests": [to_json(t) for t in run.traces],
+        "tests": [dict(to_json(t), marked=[{"path": path, "line": line} for path, line in run.marked.get(t.nodeid, ())])
+                  for t in run.traces],
     }
 
 
