@@ -297,3 +297,27 @@ def test_coverage_collector_recovers_the_lock_a_timeout_left_held(tmp_path):
         assert result == {"m.py": [2, 3]}
     finally:
         collector.stop()
+
+
+def test_coverage_does_not_trace_the_test_files_pytest_collected(tmp_path):
+    # A test module with a custom name (python_files = check_*.py) is a source file by
+    # name; pytest names it at collection, before the first test, and coverage is told then.
+    for name in ("m.py", "check_m.py"):
+        (tmp_path / name).write_text("def f(x):\n    y = x + 1\n    return y\n")
+    collector = CoverageLines(tmp_path, ["m.py", "check_m.py"])
+    collector.skip([str(tmp_path / "check_m.py")])
+    functions = {}
+    for name in ("m.py", "check_m.py"):
+        namespace: dict = {}
+        exec(compile((tmp_path / name).read_text(), str(tmp_path / name), "exec"), namespace)
+        functions[name] = namespace["f"]
+    collector.start()
+    try:
+        collector.begin("t::one")
+        functions["m.py"](1)
+        functions["check_m.py"](1)
+        assert collector.end("t::one") == {"m.py": [2, 3]}
+        measured = {Path(f).name for f in collector.cov.get_data().measured_files()}
+        assert measured == {"m.py"}
+    finally:
+        collector.stop()

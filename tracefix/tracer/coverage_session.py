@@ -41,7 +41,7 @@ class CoverageSession:
         self.collector.begin(nodeid)
 
     def skip_files(self, paths) -> None:
-        self.collector.paths.skip(paths)
+        self.collector.skip(paths)
 
     def stop_test(self) -> None:
         if self.started:
@@ -130,10 +130,7 @@ class CoverageLines:
         self.paths = _Paths(root, files)
         # config_file=False: the user's .coveragerc must not change what we measure or
         # where data goes; data_file=None keeps the data in memory.
-        self.cov = coverage.Coverage(
-            data_file=None, config_file=False, branch=False,
-            include=[str(root / rel) for rel in files] or [str(root / "__no_source__")],
-        )
+        self.cov = coverage.Coverage(data_file=None, config_file=False, branch=False, include=self._include())
         # Dynamic contexts need a tracer core: coverage's sysmon core (its default from
         # 3.14) cannot switch contexts and would silently merge every test.
         self.cov.set_option("run:core", "ctrace")
@@ -141,6 +138,15 @@ class CoverageLines:
                                                      "module-not-imported", "no-ctracer"])
         self.context = None
         self.interrupted = False
+
+    def _include(self) -> list[str]:
+        return sorted(self.paths.by_abs) or [str(self.paths.root / "__no_source__")]
+
+    def skip(self, paths) -> None:
+        """Before the start, coverage is told too: test modules with custom names (pytest's
+        python_files) are otherwise traced line by line, at the suite's cost, and dropped after."""
+        self.paths.skip(paths)
+        self.cov.set_option("run:include", self._include())
 
     def start(self) -> None:
         self.cov.start()
@@ -237,6 +243,9 @@ class MonitoringLines:
             lines = self.hits[code.co_filename] = set()
         lines.add(line)
         return self.mon.DISABLE
+
+    def skip(self, paths) -> None:
+        self.paths.skip(paths)
 
     def timed_out(self) -> None:
         """Nothing to repair: the callbacks take no lock."""

@@ -34,6 +34,8 @@ class LineCollector(Protocol):
 
     name: str
 
+    def skip(self, paths) -> None: ...  # measure none of these files (test code pytest collected)
+
     def start(self) -> None: ...
 
     def begin(self, nodeid: str) -> None: ...
