@@ -301,3 +301,35 @@ def test_an_edit_that_leaves_a_bound_name_unread_is_not_proposed():
     # a swap that keeps every bound name read is still made
     assert any("return b - a" in m.function_source
                for m in mutants_of("def f(a, b):\n    return a - b\n", "m.py", "f", [2]))
+
+
+def _one_function_project(root: Path, also_passing: bool) -> Path:
+    root.mkdir()
+    (root / "calc.py").write_text("def is_even(n):\n    return n % 2 == 1\n\n\ndef half(n):\n    return n // 2\n")
+    tests = "from calc import half, is_even\n\n\ndef test_even():\n    assert is_even(4)\n\n\n"
+    tests += "def test_half():\n    assert half(4) == 2\n"
+    if also_passing:
+        tests += "\n\ndef test_odd_is_not_even():\n    assert not is_even(4 + 0) or is_even(4)\n"
+    (root / "test_calc.py").write_text(tests)
+    return root
+
+
+def test_a_fix_no_passing_test_checks_is_reported_as_weakly_checked(tmp_path):
+    # One failing test and nothing else running `is_even`: `== 1` -> `!= 1` passes it as
+    # well as the intended `== 0` does; the report says that only the failing test vouches.
+    report = fix_project(_one_function_project(tmp_path / "weak", False), Config(strategy="mutation", test_timeout=2))
+    assert report.status == "fixed"
+    weak = [w for w in report.warnings if w.startswith("weakly checked")]
+    assert weak == ["weakly checked: no test that passed before runs the edited code, so only the 1 failing test "
+                    "it was made for checks this fix; read it before applying, or add a test"]
+    checked = fix_project(_one_function_project(tmp_path / "checked", True), Config(strategy="mutation", test_timeout=2))
+    assert checked.status == "fixed"
+    assert not any(w.startswith("weakly checked") for w in checked.warnings)
+
+
+def test_edited_lines_are_read_from_the_diff_in_old_numbers():
+    from tracefix.repair.checked_by import edited_lines
+
+    diff = ("--- a/m.py\n+++ b/m.py\n@@ -3,4 +3,4 @@\n ctx\n-    old\n+    new\n ctx\n"
+            "@@ -20,2 +20,3 @@\n ctx\n+    inserted\n ctx\n")
+    assert edited_lines(diff) == {"m.py": {4, 20}}

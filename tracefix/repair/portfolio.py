@@ -20,6 +20,7 @@ from typing import Sequence
 from tracefix.config import Config
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair.baseline import NoFileToFix
+from tracefix.repair.checked_by import unchecked_warning
 from tracefix.repair.records import FixReport, Progress, since
 from tracefix.repair.setup import located_start, plain_start
 from tracefix.repair.strategy import Strategy
@@ -65,6 +66,10 @@ def run_portfolio(root: Path, config: Config, strategies: Sequence[Strategy], te
     if not reports:
         raise NoFileToFix("; ".join(skipped))
     report = merged(reports, client, time.perf_counter() - start.started, skipped)
+    if report.status == "fixed":
+        weak = unchecked_warning(start.root, report.diff, start.coverage, start.failing)
+        if weak:
+            report = replace(report, warnings=(*report.warnings, weak))
     return replace(report, stopped_by="seconds") if out_of_time and not report.stopped_by else report
 
 

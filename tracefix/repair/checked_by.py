@@ -1,0 +1,71 @@
+"""Which tests vouch for a validated fix besides the failing ones it was made for.
+
+A fix passes the failing tests by construction; only the tests that passed before and run
+the edited function can tell it from an edit that merely fits them (one visible test, a
+flipped comparison). When none does, the report says so: run 5's plausible-but-wrong fixes
+were all of this kind.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tracefix.tracer.localize import code_of, counted, covered_lines
+from tracefix.tracer.runner import RunResult
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
+
+
+def edited_lines(diff: str) -> dict[str, set[int]]:
+    """{path: old line numbers} a unified diff removes, or inserts after."""
+    out: dict[str, set[int]] = {}
+    path, line = None, 0
+    for text in diff.splitlines():
+        if text.startswith("--- "):
+            continue
+        if text.startswith("+++ "):
+            path = text[4:].strip()
+            path = path[2:] if path.startswith("b/") else path
+            continue
+        hunk = _HUNK.match(text)
+        if hunk:
+            line = int(hunk.group(1))
+            continue
+        if path is None or not text or text.startswith("\\"):
+            continue
+        if text[0] == "-":
+            out.setdefault(path, set()).add(line)
+            line += 1
+        elif text[0] == "+":
+            out.setdefault(path, set()).add(max(line - 1, 1))
+        else:
+            line += 1
+    return out
+
+
+def unchecked_warning(root: Path, diff: str, coverage: RunResult | None, failing) -> str | None:
+    """A warning when no test that passed before the fix runs a function it edits."""
+    if coverage is None or not diff:
+        return None
+    edits = edited_lines(diff)
+    code = code_of(Path(root), sorted(edits))
+    spans = set()
+    for path, lines in edits.items():
+        for line in lines:
+            info = code.function_at(path, line)
+            if info is not None:
+                spans.add((path, info.first_line, info.end_line))
+    if not spans:
+        return None
+    starts = code.starts()
+    for outcome in coverage.outcomes:
+        if counted(outcome) != "pass":
+            continue
+        ran = covered_lines(coverage, outcome.nodeid, starts)
+        if any(p == path and first <= line <= end for p, line in ran for path, first, end in spans):
+            return None
+    n = len(failing)
+    return (f"weakly checked: no test that passed before runs the edited code, so only the {n} failing "
+            f"test{'s' if n != 1 else ''} it was made for check{'s' if n == 1 else ''} this fix; read it "
+            f"before applying, or add a test")
