@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tracefix.tracer.localize import code_of, counted, covered_lines
+from tracefix.tracer.localize import code_of, counted
 from tracefix.tracer.runner import RunResult
+from tracefix.tracer.selection import functions_ran
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
 
@@ -50,21 +51,13 @@ def unchecked_warning(root: Path, diff: str, coverage: RunResult | None, failing
         return None
     edits = edited_lines(diff)
     code = code_of(Path(root), sorted(edits))
-    spans = set()
-    for path, lines in edits.items():
-        for line in lines:
-            info = code.function_at(path, line)
-            if info is not None:
-                spans.add((path, info.first_line, info.end_line))
-    if not spans:
+    edited = {info.key for path, lines in edits.items() for line in lines
+              if (info := code.function_at(path, line)) is not None}
+    if not edited:
         return None
-    starts = code.starts()
-    for outcome in coverage.outcomes:
-        if counted(outcome) != "pass":
-            continue
-        ran = covered_lines(coverage, outcome.nodeid, starts)
-        if any(p == path and first <= line <= end for p, line in ran for path, first, end in spans):
-            return None
+    ran = functions_ran(coverage, Path(root))
+    if any(edited & ran.get(o.nodeid, frozenset()) for o in coverage.outcomes if counted(o) == "pass"):
+        return None
     n = len(failing)
     return (f"weakly checked: no test that passed before runs the edited code, so only the {n} failing "
             f"test{'s' if n != 1 else ''} it was made for check{'s' if n == 1 else ''} this fix; read it "

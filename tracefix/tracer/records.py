@@ -12,7 +12,8 @@ from typing import Any
 
 # The major number changes when a field is removed or changes meaning, the minor when fields
 # are added (1.1: `selection`, and `unrecorded` in each test; 1.2: `call_line`, `yields` and
-# `yielded` in each call, `call_counts` in each test): a reader checks the major.
+# `yielded` in each call, `call_counts` in each test; 1.3: `marked` in each test): a reader
+# checks the major.
 TRACE_SCHEMA = "tracefix.trace/1.3"
 
 

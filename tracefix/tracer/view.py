@@ -44,11 +44,6 @@ class Marks:
 
     lines: frozenset[tuple[str, int]] = frozenset()
 
-    @classmethod
-    def from_ranking(cls, lines, top: int = 3) -> Marks:
-        """The top `top` of a localization's ranked suspect lines."""
-        return cls(frozenset((s.path, s.line) for s in list(lines)[:top]))
-
     def __bool__(self) -> bool:
         return bool(self.lines)
 
