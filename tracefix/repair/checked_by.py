@@ -8,40 +8,20 @@ were all of this kind.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from tracefix.repair.diff import replacements_in
 from tracefix.tracer.localize import code_of, counted
 from tracefix.tracer.runner import RunResult
 from tracefix.tracer.selection import functions_ran
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
-
 
 def edited_lines(diff: str) -> dict[str, set[int]]:
-    """{path: old line numbers} a unified diff removes, or inserts after."""
+    """{path: old line numbers} a unified diff replaces, or (for a pure insertion) inserts after."""
     out: dict[str, set[int]] = {}
-    path, line = None, 0
-    for text in diff.splitlines():
-        if text.startswith("--- "):
-            continue
-        if text.startswith("+++ "):
-            path = text[4:].strip()
-            path = path[2:] if path.startswith("b/") else path
-            continue
-        hunk = _HUNK.match(text)
-        if hunk:
-            line = int(hunk.group(1))
-            continue
-        if path is None or not text or text.startswith("\\"):
-            continue
-        if text[0] == "-":
-            out.setdefault(path, set()).add(line)
-            line += 1
-        elif text[0] == "+":
-            out.setdefault(path, set()).add(max(line - 1, 1))
-        else:
-            line += 1
+    for r in replacements_in(diff):
+        lines = range(r.start, r.start + len(r.old)) if r.old else (max(r.start - 1, 1),)
+        out.setdefault(r.path, set()).update(lines)
     return out
 
 
