@@ -1,6 +1,6 @@
 """Repair rate at fixed token budgets per bug (a pass@t curve), from `run_corpus.py`'s rows.
 
-    python bench/budget_curve.py --out bench/corpus_results_v5.jsonl --strategies baseline,default \
+    python bench/budget_curve.py --out bench/corpus_results_v5.jsonl [more.jsonl ...] --strategies baseline,default \
         [--budgets 0,1000,2000,5000,10000,20000] [--svg bench/budget_curve.svg]
 
 A run stops at its first validated fix, so a row's tokens are what that fix cost: cutting each
@@ -9,7 +9,9 @@ trajectory at budget t counts a record as fixed at t when it was fixed with at m
 seed is one repetition. The difference between two strategies is paired by record: per
 record, the mean over seeds of (fixed by A at t) - (fixed by B at t); the interval is that
 mean +- 1.96 standard errors over records, so a difference whose interval holds 0 is noise.
-Plausible-but-wrong: validated on the visible tests, failing the hidden ones.
+Plausible-but-wrong: validated on the visible tests, failing the hidden ones. With two seeds
+or more, the table also gives each strategy's seed-to-seed difference on the records both
+seeds ran: the noise of repeated runs, which a difference between strategies has to beat.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ def paired_difference(by: dict, a: str, b: str, budget: int, hidden: bool) -> tu
     return statistics.mean(means), 1.96 * statistics.stdev(means) / math.sqrt(len(means)), len(means)
 
 
+def seed_difference(by: dict, strategy: str, a, b, budget: int, hidden: bool) -> tuple[float, float, int]:
+    """(mean of fixed under seed b - fixed under seed a, its 95% half-width, records run under both)."""
+    diffs = [int(fixed_at(by[(record, s, b)], budget, hidden)) - int(fixed_at(row, budget, hidden))
+             for (record, s, seed), row in by.items() if s == strategy and seed == a and (record, s, b) in by]
+    if len(diffs) < 2:
+        return (diffs[0] if diffs else 0.0), float("nan"), len(diffs)
+    return statistics.mean(diffs), 1.96 * statistics.stdev(diffs) / math.sqrt(len(diffs)), len(diffs)
+
+
 def table(rows: list[dict], strategies: list[str], budgets=BUDGETS) -> str:
     by = complete_rows(rows, strategies)
     records = len({k[0] for k in by})
@@ -91,6 +102,17 @@ def table(rows: list[dict], strategies: list[str], budgets=BUDGETS) -> str:
             d, half, _n = paired_difference(by, other, first, budget, True)
             cells.append(f"{d:+.0%} +- {half:.0%}" if not math.isnan(half) else f"{d:+.0%}")
         lines.append("| difference (95% interval) | " + " | ".join(cells) + " |")
+    raw_seeds = sorted({k[2] for k in by}, key=str)
+    for later in raw_seeds[1:]:
+        first_seed = raw_seeds[0]
+        lines += ["", f"| seed {later} minus seed {first_seed}, hidden tests, same records | "
+                  + " | ".join(f"<= {b:,}" for b in budgets) + " | records |", "|---|" + "---|" * (len(budgets) + 1)]
+        for strategy in strategies:
+            cells, n = [], 0
+            for budget in budgets:
+                d, half, n = seed_difference(by, strategy, first_seed, later, budget, True)
+                cells.append(f"{d:+.0%} +- {half:.0%}" if not math.isnan(half) else f"{d:+.0%}")
+            lines.append(f"| {strategy} | " + " | ".join(cells) + f" | {n} |")
     for source in sorted({by_row.get("source", "-") for by_row in by.values()}):
         sub = {k: v for k, v in by.items() if v.get("source", "-") == source}
         cells = [f"{s}: " + ", ".join(f"{rate(sub, s, b, True)[0]:.0%}" for b in (budgets[0], budgets[-1]))
@@ -127,14 +149,14 @@ def svg(rows: list[dict], strategies: list[str], budgets=BUDGETS, width: int = 5
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="run_corpus.py's rows")
+    parser.add_argument("--out", type=Path, nargs="+", required=True, help="run_corpus.py's rows (one file per seed, or one for all)")
     parser.add_argument("--strategies", required=True, help="comma-separated; the first is the one compared against")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--svg", type=Path, help="write the hidden-test curve here")
     args = parser.parse_args(argv)
     strategies = [s for s in args.strategies.split(",") if s]
     budgets = tuple(int(b) for b in args.budgets.split(","))
-    rows = load_rows(args.out)
+    rows = [row for path in args.out for row in load_rows(path)]
     print(table(rows, strategies, budgets))
     if args.svg:
         args.svg.write_text(svg(rows, strategies, budgets), encoding="utf-8")

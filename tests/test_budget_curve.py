@@ -47,3 +47,24 @@ def test_the_table_and_the_plot_are_made_from_the_rows():
     assert "3 records" in text and "| default | 33% / 33% | 67% / 67% | 1/3 |" in text
     root = ET.fromstring(budget_curve.svg(ROWS, ["baseline", "default"], (0, 2000)))
     assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
+
+
+def test_a_second_seed_gives_each_strategy_its_seed_to_seed_difference():
+    seed2 = [dict(r, seed=2) for r in ROWS]
+    seed2[0] = row("a", "baseline", "no_fix", 1500, False, seed=2)  # the baseline loses a under seed 2
+    by = budget_curve.complete_rows(ROWS + seed2, ["baseline", "default"])
+    assert budget_curve.seed_difference(by, "baseline", 1, 2, 20000, True)[::2] == (-1 / 3, 3)
+    assert budget_curve.seed_difference(by, "default", 1, 2, 20000, True)[::2] == (0, 3)
+    text = budget_curve.table(ROWS + seed2, ["baseline", "default"], (0, 20000))
+    assert "| seed 2 minus seed 1, hidden tests, same records |" in text
+    assert "| baseline | +0% +- 0% | -33% +- 65% | 3 |" in text
+
+
+def test_rows_of_several_files_are_read_together(tmp_path, capsys):
+    import json
+    one, two = tmp_path / "s1.jsonl", tmp_path / "s2.jsonl"
+    one.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    two.write_text("".join(json.dumps(dict(r, seed=2)) + "\n" for r in ROWS))
+    assert budget_curve.main(["--out", str(one), str(two), "--strategies", "baseline,default"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds 1, 2" in out and "| seed 2 minus seed 1" in out
