@@ -28,10 +28,10 @@ CORPORA = ("/work/shared/corpus/quixbugs.jsonl", "/work/shared/corpus/ldb_seeds.
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="run_corpus.py's rows")
-    parser.add_argument("--corpus", action="append", default=list(CORPORA))
+    parser.add_argument("--corpus", action="append", help=f"a corpus JSONL (repeatable; default {', '.join(CORPORA)})")
     parser.add_argument("--test-timeout", type=float, default=3.0)
     args = parser.parse_args(argv)
-    records = {r["id"]: r for path in args.corpus for r in load_records(Path(path))}
+    records = {r["id"]: r for path in (args.corpus or CORPORA) for r in load_records(Path(path))}
     rows = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
     fixed = [r for r in rows if r.get("status") == "fixed" and r.get("diff") and r["id"] in records]
     table = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
