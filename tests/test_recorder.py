@@ -419,3 +419,40 @@ def test_a_change_past_the_cut_of_a_long_object_is_recorded_by_attribute(tmp_pat
     first = call.visits[0]
     assert first.before["self.entries"] == "[]" and "self" not in first.before
     assert first.after == {"self.entries": "[42]"}
+
+
+@pytest.mark.parametrize("value", [
+    0, -1, 10**37, -(10**38) + 1, 10**38, 10**40, 2**200, True, False, None, 1.5, float("inf"), float("nan"),
+    1e300, -0.0, 3 + 4j, "", "x", "it's", 'a"b', "a" * 58, "a" * 60, "a" * 61, "a\nb\tc", "é\u2028",
+    "\x00" * 20, "'" * 59, [], (), [1, "a", None], (1,), (1, 2), list(range(8)), list(range(9)), ["a" * 61],
+    [[1]], ["x" * 40] * 3, (2**200,), [1.5, True, 3j], {"a": 1, "b": [2, "c" * 70]}, {1, 2}, [[1, 2], (3,)],
+])
+def test_the_fast_path_for_scalars_says_what_reprlib_says(value):
+    # summarize skips reprlib for short scalars and strings (most of a snapshot): the text
+    # must be the one the general path gives, cut included.
+    import reprlib
+
+    from tracefix.tracer.snapshot import _REPR, MAX_CHARS, _cut, summarize, summarize_locals
+
+    class General(type(_REPR)):  # the same bounds, reprlib's dispatch at every level
+        repr1 = reprlib.Repr.repr1
+
+    assert summarize(value) == _cut(General().repr(value), MAX_CHARS)
+    assert summarize_locals({"v": value, "__hidden": value}) == {"v": summarize(value)}
+
+
+def test_the_traced_run_parses_only_the_files_its_functions_are_in(tmp_path, monkeypatch):
+    # Parsing a whole project for a few functions cost start-up time, and its garbage made the
+    # first traced test pay a collection: only the files the keys name are read.
+    from tracefix.tracer import trace_session
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("def f(x):\n    return x\n\ndef g():\n    return 1\n")
+    (tmp_path / "pkg" / "b.py").write_text("def h():\n    return 2\n")
+    parsed = []
+    real = trace_session.functions_in
+    monkeypatch.setattr(trace_session, "functions_in", lambda source, rel: parsed.append(rel) or real(source, rel))
+    infos = trace_session.project_functions(tmp_path, None, {"pkg/a.py::f"})
+    assert [i.key for i in infos] == ["pkg/a.py::f"]
+    assert parsed == ["pkg/a.py"]
+    assert {i.key for i in trace_session.project_functions(tmp_path)} == {"pkg/a.py::f", "pkg/a.py::g", "pkg/b.py::h"}

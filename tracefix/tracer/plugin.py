@@ -114,6 +114,7 @@ class OutcomePlugin:
         # Debugging tracefix itself: its frames are the user's code then, and stay in reports.
         self._hides_tool_frames = _TRACEFIX_CHECKOUT != self.root
         self.pid = os.getpid()
+        self._paths: dict[str, str | None] = {}  # code file -> project-relative path (None: not the project's)
 
     def pytest_collection_finish(self, session) -> None:
         # The runner restarts a crashed child with the tests it had not run yet.
@@ -225,17 +226,24 @@ class OutcomePlugin:
             self._outcome["longrepr"] = str(report.longrepr)[-MAX_LONGREPR:]
 
     def _project_frames(self, tb) -> list[list]:
+        # No source lines are read (extract_tb would load every file of the traceback), and each
+        # file is resolved once: this runs in every failing test's own time.
         frames = []
-        for fs in traceback.extract_tb(tb):
-            path = Path(fs.filename)
-            try:
-                rel = path.resolve().relative_to(self.root)
-            except (ValueError, OSError):
-                continue
-            if "site-packages" in rel.parts:
-                continue
-            frames.append([rel.as_posix(), fs.lineno, fs.name])
+        for frame, lineno in traceback.walk_tb(tb):
+            rel = self._project_path(frame.f_code.co_filename)
+            if rel is not None:
+                frames.append([rel, lineno, frame.f_code.co_name])
         return frames
+
+    def _project_path(self, filename: str) -> str | None:
+        """The project-relative path of a code file, None outside the project or in a venv in it."""
+        if filename not in self._paths:
+            try:
+                rel = Path(filename).resolve().relative_to(self.root)
+                self._paths[filename] = None if "site-packages" in rel.parts else rel.as_posix()
+            except (ValueError, OSError):
+                self._paths[filename] = None
+        return self._paths[filename]
 
     def pytest_runtest_logreport(self, report) -> None:
         if report.skipped and report.when in ("setup", "call") and self._outcome.get("outcome") == "passed":

@@ -31,6 +31,15 @@ class _Repr(reprlib.Repr):
         self.maxlong = 40
         self.maxother = 80
 
+    def repr1(self, x, level):
+        # Items and attributes that are short scalars skip reprlib's dispatch (same text).
+        kind = type(x)
+        if kind in _SCALARS:
+            text = _scalar(x, kind)
+            if text is not None:
+                return text
+        return super().repr1(x, level)
+
     def repr_dict(self, x, level):
         return super().repr_dict(_head(x, self.maxdict), level)
 
@@ -89,8 +98,49 @@ _REPR = _Repr()
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, types.MethodType)
 
 
+# Types whose builtin repr is what reprlib would give when short; they are most of what a
+# snapshot holds, and reprlib's dispatch costs several times the repr itself.
+_SCALARS = frozenset({int, float, bool, type(None), complex, str})
+
+
+def _scalar(value, kind) -> str | None:
+    """repr(value) when it is what reprlib gives (short), else None."""
+    if kind is str:
+        if len(value) > _REPR.maxstring:
+            return None
+        text = repr(value)
+        return text if len(text) <= _REPR.maxstring else None
+    if kind is int and not -10**38 < value < 10**38:  # cut by reprlib; past 4300 digits repr raises
+        return None
+    text = repr(value)
+    return text if len(text) <= _REPR.maxlong else None
+
+
+def _flat(value, kind) -> str | None:
+    """A short list or tuple of short scalars, as reprlib writes it, else None."""
+    pieces = []
+    for item in value:
+        item_kind = type(item)
+        text = _scalar(item, item_kind) if item_kind in _SCALARS else None
+        if text is None:
+            return None
+        pieces.append(text)
+    if kind is list:
+        return _cut("[" + ", ".join(pieces) + "]", MAX_CHARS)
+    return _cut("(" + ", ".join(pieces) + (",)" if len(pieces) == 1 else ")"), MAX_CHARS)
+
+
 def summarize(value: object) -> str:
     """A bounded, side-effect-light string for `value`."""
+    kind = type(value)
+    if kind in _SCALARS:
+        text = _scalar(value, kind)
+        if text is not None:
+            return text
+    elif (kind is list or kind is tuple) and len(value) <= _REPR.maxlist:
+        text = _flat(value, kind)
+        if text is not None:
+            return text
     if isinstance(value, _OPAQUE):
         name = getattr(value, "__qualname__", None) or getattr(value, "__name__", "?")
         return f"<{type(value).__name__} {name}>"
@@ -108,6 +158,10 @@ def summarize_locals(f_locals: dict) -> dict[str, str]:
     invisible, and each attribute gets the whole bound of its own."""
     out = {}
     for name, value in f_locals.items():
+        if type(value) in _SCALARS:
+            if name[:2] != "__":
+                out[name] = summarize(value)
+            continue
         if isinstance(value, (types.ModuleType, types.FunctionType, type)) or name.startswith("__"):
             continue
         text = summarize(value)
