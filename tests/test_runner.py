@@ -263,3 +263,25 @@ def test_a_forked_test_process_does_not_report_twice(tmp_path):
     run = run_tests(root)
     assert sorted(o.nodeid for o in run.outcomes) == sorted(set(o.nodeid for o in run.outcomes))
     assert len(run.outcomes) == 5
+
+
+def test_a_run_past_its_time_is_killed_with_what_finished_kept(tmp_path):
+    # The per-test timeout is off, so only the whole run's limit stops the hang: the child
+    # group is killed at that limit, the test that finished is kept, and the run says why.
+    root = project(tmp_path, """\
+        import time
+        from calc import add
+
+        def test_add():
+            assert add(1, 2) == 3
+
+        def test_hang():
+            time.sleep(60)
+        """)
+    import time as clock
+
+    started = clock.monotonic()
+    result = run_tests(root, test_timeout=0, run_timeout=4)
+    assert clock.monotonic() - started < 20
+    assert result.crashed == "the test run took longer than 4s and was stopped"
+    assert [(o.nodeid, o.outcome) for o in result.outcomes][:1] == [("tests/test_ops.py::test_add", "passed")]
