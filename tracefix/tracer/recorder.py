@@ -185,7 +185,7 @@ class Recorder:
             self._by_location[(path, info.first_line, info.name)] = Target(info)
         # id(code) -> (code, Target | None); the code object is kept so its id is not reused.
         # Keyed by id: hashing a code object costs ~1.4 us on 3.12.
-        self.code_cache: dict[int, tuple] = {}
+        self._code_cache: dict[int, tuple] = {}
         self.not_targets: set[int] = set()  # ids of cached code objects that are no target
         self.open_calls: dict[int, Call] = {}  # id(frame) -> call
         # id(frame) -> a generator call suspended at a yield (settrace: until its frame resumes).
@@ -197,12 +197,12 @@ class Recorder:
         self.dropped = 0
 
     def target_of(self, code) -> Target | None:
-        hit = self.code_cache.get(id(code))
+        hit = self._code_cache.get(id(code))
         if hit is not None:
             return hit[1]
         path = os.path.normcase(os.path.abspath(code.co_filename))
         target = self._by_location.get((path, code.co_firstlineno, code.co_name))
-        self.code_cache[id(code)] = (code, target)
+        self._code_cache[id(code)] = (code, target)
         if target is None:
             self.not_targets.add(id(code))
         return target
