@@ -351,3 +351,26 @@ def test_coverage_lines_are_the_tests_own_and_never_go_through_coverages_databas
         assert collector.cov.get_data().measured_files() == set()
     finally:
         collector.stop()
+
+
+def test_a_coverage_that_stores_lines_without_add_lines_is_read_back_per_test(tmp_path):
+    # A coverage.py that bypassed CoverageData.add_lines would leave every test empty: the
+    # collector sees its data fill up and queries each test's context instead.
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n\ndef g():\n    return 2\n")
+    namespace: dict = {}
+    exec(compile((tmp_path / "m.py").read_text(), str(tmp_path / "m.py"), "exec"), namespace)
+    collector = CoverageLines(tmp_path, ["m.py"])
+    collector.start()
+    data = collector.cov.get_data()
+    del data.add_lines  # the class's own method again: lines go to coverage.py's database
+    try:
+        collector.begin("t::one")
+        namespace["f"]()
+        collector.pause()
+        assert collector.end("t::one") == {"m.py": [2]}
+        collector.begin("t::two")
+        namespace["g"]()
+        collector.pause()
+        assert collector.end("t::two") == {"m.py": [5]}
+    finally:
+        collector.stop()

@@ -139,6 +139,8 @@ class CoverageLines:
         self.context: str | None = None  # the test whose lines a flush holds, None between tests
         self.paused = False
         self.lines: dict[str, set[int]] = {}  # the current test's, by measured file
+        self.flushes_seen = False  # coverage.py called add_lines with lines at least once
+        self.queried = False  # it stored data without it: each test's lines are queried back
         self.interrupted = False
 
     def _include(self) -> list[str]:
@@ -155,12 +157,15 @@ class CoverageLines:
         # Each test's lines are taken as coverage.py flushes them (it does at every
         # switch_context) instead of being written to its SQLite data and queried back per
         # measured file: those writes and queries were 0.45 s of sqlparse's 1.0 s suite.
-        # Nothing reads coverage.py's own data.
+        # coverage.py 5.0-7.x flush through CoverageData.add_lines; should one store its data
+        # another way, its data fills up and `end` reads it back per test instead.
         self.cov.get_data().add_lines = self._flushed
 
     def _flushed(self, line_data) -> None:
         """coverage.py's flush of the lines run since the last switch_context: the current
         test's while one runs unpaused, else code no test owns."""
+        if line_data:
+            self.flushes_seen = True
         if self.context is None or self.paused:
             return
         for filename, lines in line_data.items():
@@ -206,13 +211,21 @@ class CoverageLines:
         self.cov.switch_context("")  # flushes the rest of the test's lines
         # Code that runs between tests (fixture teardown of a wider scope) belongs to no test.
         self.context, self.paused = None, False
-        lines, self.lines = self.lines, {}
+        if not self.flushes_seen and not self.queried:
+            self.queried = bool(self.cov.get_data().measured_files())
+        lines, self.lines = (self._query(nodeid) if self.queried else self.lines), {}
         out: dict[str, list[int]] = {}
         for filename, numbers in lines.items():
             rel = self.paths.rel(filename)
             if rel is not None and numbers:
                 out.setdefault(rel, []).extend(numbers)
         return {rel: sorted(set(numbers)) for rel, numbers in out.items()}
+
+    def _query(self, nodeid: str) -> dict[str, set[int]]:
+        """The test's lines from coverage.py's own data, under the test's dynamic context."""
+        data = self.cov.get_data()
+        data.set_query_context(nodeid)
+        return {filename: set(data.lines(filename) or ()) for filename in data.measured_files()}
 
     def stop(self) -> None:
         self.cov.stop()
