@@ -323,13 +323,20 @@ def test_coverage_does_not_trace_the_test_files_pytest_collected(tmp_path):
         collector.stop()
 
 
+def _module_run_from(tmp_path: Path, source: str) -> dict:
+    """m.py under tmp_path, executed with its real path as the code's file name (what
+    coverage.py matches its include list against)."""
+    (tmp_path / "m.py").write_text(source)
+    namespace: dict = {}
+    exec(compile(source, str(tmp_path / "m.py"), "exec"), namespace)
+    return namespace
+
+
 def test_coverage_lines_are_the_tests_own_and_never_go_through_coverages_database(tmp_path):
     # Lines run between tests or while paused (pytest building an assertion message) belong
     # to no test; each test's lines come from coverage.py's flushes, not from its SQLite
     # data (writing and querying it per test was 0.45 s of sqlparse's 1 s suite).
-    (tmp_path / "m.py").write_text("def f():\n    return 1\n\ndef g():\n    return 2\n\ndef h():\n    return 3\n")
-    namespace: dict = {}
-    exec(compile((tmp_path / "m.py").read_text(), str(tmp_path / "m.py"), "exec"), namespace)
+    namespace = _module_run_from(tmp_path, "def f():\n    return 1\n\ndef g():\n    return 2\n\ndef h():\n    return 3\n")
     f, g, h = namespace["f"], namespace["g"], namespace["h"]
     collector = CoverageLines(tmp_path, ["m.py"])
     collector.start()
@@ -356,9 +363,7 @@ def test_coverage_lines_are_the_tests_own_and_never_go_through_coverages_databas
 def test_a_coverage_that_stores_lines_without_add_lines_is_read_back_per_test(tmp_path):
     # A coverage.py that bypassed CoverageData.add_lines would leave every test empty: the
     # collector sees its data fill up and queries each test's context instead.
-    (tmp_path / "m.py").write_text("def f():\n    return 1\n\ndef g():\n    return 2\n")
-    namespace: dict = {}
-    exec(compile((tmp_path / "m.py").read_text(), str(tmp_path / "m.py"), "exec"), namespace)
+    namespace = _module_run_from(tmp_path, "def f():\n    return 1\n\ndef g():\n    return 2\n")
     collector = CoverageLines(tmp_path, ["m.py"])
     collector.start()
     data = collector.cov.get_data()

@@ -106,6 +106,16 @@ class _Paths:
                 self.by_abs.pop(os.path.normcase(spelling), None)
         self._cache.clear()
 
+    def lines_by_rel(self, hits: dict[str, set[int]]) -> dict[str, list[int]]:
+        """{filename: lines} as {project-relative path: sorted lines}: files outside the project
+        and empty ones left out, two spellings of one file merged."""
+        out: dict[str, set[int]] = {}
+        for filename, lines in hits.items():
+            rel = self.rel(filename)
+            if rel is not None and lines:
+                out.setdefault(rel, set()).update(lines)
+        return {rel: sorted(lines) for rel, lines in out.items()}
+
     def rel(self, filename: str) -> str | None:
         try:
             return self._cache[filename]
@@ -214,12 +224,7 @@ class CoverageLines:
         if not self.flushes_seen and not self.queried:
             self.queried = bool(self.cov.get_data().measured_files())
         lines, self.lines = (self._query(nodeid) if self.queried else self.lines), {}
-        out: dict[str, list[int]] = {}
-        for filename, numbers in lines.items():
-            rel = self.paths.rel(filename)
-            if rel is not None and numbers:
-                out.setdefault(rel, []).extend(numbers)
-        return {rel: sorted(set(numbers)) for rel, numbers in out.items()}
+        return self.paths.lines_by_rel(lines)
 
     def _query(self, nodeid: str) -> dict[str, set[int]]:
         """The test's lines from coverage.py's own data, under the test's dynamic context."""
@@ -294,12 +299,7 @@ class MonitoringLines:
 
     def end(self, nodeid: str) -> dict[str, list[int]]:
         hits, self.hits = self.hits, {}
-        out: dict[str, list[int]] = {}
-        for filename, lines in hits.items():
-            rel = self.paths.rel(filename)
-            if rel is not None:
-                out.setdefault(rel, []).extend(lines)
-        return {rel: sorted(set(lines)) for rel, lines in out.items()}
+        return self.paths.lines_by_rel(hits)
 
     def stop(self) -> None:
         mon = self.mon
