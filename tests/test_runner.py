@@ -285,3 +285,18 @@ def test_a_run_past_its_time_is_killed_with_what_finished_kept(tmp_path):
     assert clock.monotonic() - started < 20
     assert result.crashed == "the test run took longer than 4s and was stopped"
     assert [(o.nodeid, o.outcome) for o in result.outcomes][:1] == [("tests/test_ops.py::test_add", "passed")]
+
+
+# --- start-up cost of a run that measures nothing ------------------------------------------
+
+def test_a_plain_run_does_not_import_coverage(tmp_path):
+    # The plugin only needs to know where coverage.py lives (to hide its frames); importing
+    # it cost 70 ms of every run, and outcome runs never measure.
+    root = project(tmp_path, """
+        import sys
+
+        def test_nothing_imported_coverage():
+            assert "coverage" not in sys.modules
+    """)
+    outcomes = run_tests(root).outcomes
+    assert [o.outcome for o in outcomes] == ["passed"], outcomes[0].message
