@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tracefix.tracer.coverage_session import CoverageLines
+from tracefix.tracer.coverage_session import CoverageLines, MonitoringLines
 from tracefix.errors import UserError
 from tracefix.tracer.localize import (
     Spectrum, dstar, localization_of, locate, ochiai, rank_lines, spectrum_from, statement_starts, tarantula,
 )
 from tracefix.tracer import runner
 from tracefix.tracer.runner import RunResult, run_tests
+from tracefix.tracer.types import COVERAGE_TOOL_ID
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -265,6 +266,66 @@ def test_monitoring_collector_finds_the_same_lines_as_coverage(located):
     other = locate(root, test_timeout=1, collector="monitoring")
     assert other.collector == "monitoring"
     assert [(s.path, s.line, s.score) for s in other.lines] == [(s.path, s.line, s.score) for s in loc.lines]
+
+
+needs_monitoring = pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring needs Python 3.12+")
+
+
+def _import_file(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_monitoring
+def test_monitoring_collector_counts_a_module_first_imported_inside_a_test(tmp_path):
+    (tmp_path / "early.py").write_text("def f(x):\n    return [y + 1 for y in range(x)]\n")
+    (tmp_path / "late.py").write_text(textwrap.dedent("""\
+        TOP = 1
+
+
+        class Box:
+            def get(self):
+                return (lambda: TOP)()
+    """))
+    collector = MonitoringLines(tmp_path, ["early.py", "late.py"])
+    early = _import_file(tmp_path / "early.py", "tracefix_test_early")  # before the first test
+    collector.start()
+    try:
+        collector.begin("t::one")
+        early.f(3)
+        late = _import_file(tmp_path / "late.py", "tracefix_test_late")  # inside the test
+        late.Box().get()
+        first = collector.end("t::one")
+        collector.begin("t::two")
+        late.Box().get()
+        early.f(2)
+        second = collector.end("t::two")
+    finally:
+        collector.stop()
+    assert first == {"early.py": [2], "late.py": [1, 4, 5, 6]}
+    assert second == {"early.py": [2], "late.py": [6]}  # each test's own lines, hot or not
+
+
+@needs_monitoring
+def test_monitoring_collector_sets_no_global_event(tmp_path):
+    # A global PY_START, re-enabled for every function by each test's restart_events(),
+    # made half the callbacks of a run; only project code objects carry events now.
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    collector = MonitoringLines(tmp_path, ["m.py"])
+    module = _import_file(tmp_path / "m.py", "tracefix_test_m")
+    collector.start()
+    try:
+        collector.begin("t::one")
+        module.f()
+        assert sys.monitoring.get_events(COVERAGE_TOOL_ID) == 0
+        assert sys.monitoring.get_local_events(COVERAGE_TOOL_ID, module.f.__code__) == sys.monitoring.events.LINE
+        assert collector.end("t::one") == {"m.py": [2]}
+    finally:
+        collector.stop()
 
 
 def test_tests_without_coverage_data_are_left_out_with_a_warning(located):

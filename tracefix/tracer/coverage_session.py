@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import CodeType
 
 from tracefix.errors import UserError
 from tracefix.tracer.project import source_files
@@ -237,17 +238,62 @@ class CoverageLines:
 
 
 class MonitoringLines:
-    """A sys.monitoring line collector: each line reports once per test, then is DISABLEd."""
+    """A sys.monitoring line collector: each line reports once per test, then is DISABLEd.
+
+    Only project code gets LINE events, set on its code objects as their modules execute:
+    an audit hook sees every `exec` of a module's code (importlib runs modules with exec,
+    lazy imports inside a test included) and instruments it and the code nested in it.
+    A global PY_START event found them before, but `restart_events()`, which turns each
+    test's DISABLEd lines back on, turned it back on for every function in the process:
+    half the callbacks of a run (164k of 328k on sqlparse's suite) re-reported pytest's and
+    the stdlib's functions at each test.
+    """
 
     name = "monitoring"
 
     def __init__(self, root: Path, files: list[str]) -> None:
         self.paths = _Paths(root, files)
         self.mon = sys.monitoring
-        self.hits: dict[str, set[int]] = {}
         # Keep instrumented code objects alive so their ids are never reused by others.
         self._instrumented: dict[int, object] = {}
-        self.paused = False
+        self._executed: list = []  # module code run before the first test, instrumented then
+        self.started = self.stopped = False
+        self._hits: list = []  # (code, line) of the current test, each once (then DISABLEd)
+        self._on_line = self._line_callback(self._hits.append, self.mon.DISABLE)
+        # Installed now, in the child before pytest collects: the project's modules are
+        # imported by the test modules, before any test. Audit hooks cannot be removed,
+        # so after `stop` it returns at once.
+        sys.addaudithook(self._on_audit)
+
+    @staticmethod
+    def _line_callback(record, disable):
+        def on_line(code, line):
+            record((code, line))
+            return disable
+        return on_line
+
+    def _on_audit(self, event: str, args) -> None:
+        if event != "exec" or self.stopped:
+            return
+        code = args[0]
+        if isinstance(code, CodeType) and self.paths.rel(code.co_filename) is not None:
+            if self.started:
+                self._instrument(code)
+            else:
+                self._executed.append(code)
+
+    def _instrument(self, code: CodeType) -> None:
+        """LINE events on `code` and every function, class body and comprehension in it."""
+        todo = [code]
+        while todo:
+            code = todo.pop()
+            if id(code) in self._instrumented:
+                continue
+            # Events first: a timeout raised between the two lines must not leave the code
+            # marked as instrumented without its LINE events.
+            self.mon.set_local_events(COVERAGE_TOOL_ID, code, self.mon.events.LINE)
+            self._instrumented[id(code)] = code
+            todo.extend(c for c in code.co_consts if isinstance(c, CodeType))
 
     def start(self) -> None:
         mon = self.mon
@@ -255,28 +301,12 @@ class MonitoringLines:
             raise RuntimeError(f"sys.monitoring tool id {COVERAGE_TOOL_ID} is taken by "
                                f"{mon.get_tool(COVERAGE_TOOL_ID)}")
         mon.use_tool_id(COVERAGE_TOOL_ID, "tracefix-coverage")
-        mon.register_callback(COVERAGE_TOOL_ID, mon.events.PY_START, self._on_start)
-        mon.register_callback(COVERAGE_TOOL_ID, mon.events.LINE, self._on_line)
-        mon.set_events(COVERAGE_TOOL_ID, mon.events.PY_START)
-
-    def _on_start(self, code, offset):
-        # Every code object reports PY_START once (then DISABLE); project code gets LINE
-        # events from then on, which stay set across restart_events().
-        if id(code) not in self._instrumented and self.paths.rel(code.co_filename) is not None:
-            # Events first: a timeout raised between the two lines must not leave the code
-            # marked as instrumented without its LINE events.
-            self.mon.set_local_events(COVERAGE_TOOL_ID, code, self.mon.events.LINE)
-            self._instrumented[id(code)] = code
-        return self.mon.DISABLE
-
-    def _on_line(self, code, line):
-        if self.paused:
-            return None  # not DISABLE: the test itself may run this line later
-        lines = self.hits.get(code.co_filename)
-        if lines is None:
-            lines = self.hits[code.co_filename] = set()
-        lines.add(line)
-        return self.mon.DISABLE
+        self.started = True
+        executed, self._executed = self._executed, []
+        for code in executed:  # test modules are no longer project paths (`skip`)
+            if self.paths.rel(code.co_filename) is not None:
+                self._instrument(code)
+        self.pause()
 
     def skip(self, paths) -> None:
         self.paths.skip(paths)
@@ -285,27 +315,31 @@ class MonitoringLines:
         """Nothing to repair: the callbacks take no lock."""
 
     def pause(self) -> None:
-        self.paused = True
+        # No callback: lines run while paused stay enabled, the test may run them later.
+        self.mon.register_callback(COVERAGE_TOOL_ID, self.mon.events.LINE, None)
 
     def resume(self) -> None:
-        self.paused = False
+        self.mon.register_callback(COVERAGE_TOOL_ID, self.mon.events.LINE, self._on_line)
 
     def begin(self, nodeid: str) -> None:
-        self.paused = False
-        self.hits = {}
+        self._hits.clear()
         # Turns back on every line DISABLEd during the previous test (all tools': in a
         # coverage run no other tracefix tool is active).
         self.mon.restart_events()
+        self.resume()
 
     def end(self, nodeid: str) -> dict[str, list[int]]:
-        hits, self.hits = self.hits, {}
+        self.pause()
+        hits: dict[str, set[int]] = {}
+        for code, line in self._hits:
+            hits.setdefault(code.co_filename, set()).add(line)
+        self._hits.clear()
         return self.paths.lines_by_rel(hits)
 
     def stop(self) -> None:
         mon = self.mon
-        mon.set_events(COVERAGE_TOOL_ID, 0)
+        self.stopped = True
         for code in self._instrumented.values():
             mon.set_local_events(COVERAGE_TOOL_ID, code, 0)
-        mon.register_callback(COVERAGE_TOOL_ID, mon.events.PY_START, None)
         mon.register_callback(COVERAGE_TOOL_ID, mon.events.LINE, None)
         mon.free_tool_id(COVERAGE_TOOL_ID)
