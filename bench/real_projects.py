@@ -10,8 +10,9 @@ the Python running this script), which is what then runs the library's tests. tr
 itself runs from this checkout, in this interpreter, and is told `--python` the library's
 venv, as a user with pipx would.
 
-Per library, on the unmodified suite: a plain `python -m pytest` and `tracefix locate`, both
-timed; a test locate reports failing that plain pytest passes is a false failure.
+Per library, on the unmodified suite: a plain `python -m pytest`, `tracefix locate` and
+`coverage run -m pytest` (the floor of the coverage collector, which adds per-test contexts to
+that tracer), all timed; a test locate reports failing that plain pytest passes is a false failure.
 
 Per injected bug (BUGS below: one edit at one site, applied with the file's hash checked
 and always put back in a `finally`, verified by hash):
@@ -43,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -401,6 +403,18 @@ def plain(project: Project, ids: list[str] = ()) -> tuple[float, list[str], str,
     return seconds, failing_from_summary(done.stdout), done.stdout[-2000:], per_test
 
 
+def coverage_run(project: Project) -> tuple[float, None]:
+    """Seconds of the whole suite under `coverage run` (its default core, its data in a temporary
+    file), measuring the library's own modules: the floor for the coverage collector, which adds
+    one dynamic context per test to the same C tracer."""
+    with tempfile.TemporaryDirectory(prefix="tracefix-bench-cov-") as tmp:
+        seconds, _ = run([project.python, "-m", "coverage", "run", f"--data-file={tmp}/data",
+                          f"--include={project.root / project.lib.module}/*", "--omit=*/tests/*,*/test_*.py",
+                          "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", *project.lib.test_args],
+                         cwd=project.root)
+    return seconds, None
+
+
 def tracefix_json(project: Project, command: str, *args: str) -> tuple[float, dict, str]:
     """Seconds, the parsed JSON and stderr of `tracefix COMMAND ROOT ARGS --format json`."""
     seconds, done = run(tracefix_cmd(command, str(project.root), *args, "--format", "json",
@@ -434,10 +448,13 @@ def alternated(kinds: dict, repeat: int) -> dict:
 def clean_row(project: Project, repeat: int) -> dict:
     """The unmodified suite: plain against locate, and the tests only tracefix calls failing."""
     got = alternated({"plain": lambda: plain(project),
-                      "locate": lambda: tracefix_json(project, "locate", "--top", "1")}, repeat)
+                      "locate": lambda: tracefix_json(project, "locate", "--top", "1"),
+                      "coverage": lambda: coverage_run(project)}, repeat)
     (plain_s, (_, plain_failing, plain_out, _)), (locate_s, (_, loc, locate_err)) = got["plain"], got["locate"]
+    coverage_s = got["coverage"][0]
     row = {"kind": "clean", "library": project.lib.name, "version": project.lib.version,
-           "seconds": {"plain": plain_s, "locate": locate_s}, "ratios": {"locate": locate_s / plain_s},
+           "seconds": {"plain": plain_s, "locate": locate_s, "coverage_run": coverage_s},
+           "ratios": {"locate": locate_s / plain_s, "coverage_run": coverage_s / plain_s},
            "plain_failing": plain_failing}
     if "error" in loc:
         return dict(row, error=loc["error"])
@@ -520,15 +537,16 @@ def report(rows: list[dict]) -> None:
 
 
 def print_clean(rows: list[dict]) -> None:
-    print("| library | tests | plain s | locate s | locate / plain | false failures | collector |")
-    print("|---|---|---|---|---|---|---|")
+    print("| library | tests | plain s | locate s | locate / plain | coverage run / plain | false failures | collector |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in (r for r in rows if r["kind"] == "clean"):
         if r.get("error"):
-            print(f"| {r['library']} {r['version']} | error: {r['error'][:80]} | | | | | |")
+            print(f"| {r['library']} {r['version']} | error: {r['error'][:80]} | | | | | | |")
             continue
+        floor = r["ratios"].get("coverage_run")  # rows from before it was measured lack it
         print(f"| {r['library']} {r['version']} | {r['tests']} | {r['seconds']['plain']:.2f} | "
-              f"{r['seconds']['locate']:.2f} | {r['ratios']['locate']:.2f} | {len(r['false_failures'])} | "
-              f"{r['collector']} |")
+              f"{r['seconds']['locate']:.2f} | {r['ratios']['locate']:.2f} | "
+              f"{'' if floor is None else f'{floor:.2f}'} | {len(r['false_failures'])} | {r['collector']} |")
     print()
 
 
