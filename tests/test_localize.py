@@ -271,38 +271,37 @@ def test_monitoring_collector_finds_the_same_lines_as_coverage(located):
 needs_monitoring = pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring needs Python 3.12+")
 
 
-def _import_file(path: Path, name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _module_run_from(tmp_path: Path, source: str, name: str = "m.py") -> dict:
+    """`name` under tmp_path, executed with its real path as the code's file name (what
+    coverage.py matches its include list against) by `exec`, as importlib runs a module."""
+    (tmp_path / name).write_text(source)
+    namespace: dict = {}
+    exec(compile(source, str(tmp_path / name), "exec"), namespace)
+    return namespace
 
 
 @needs_monitoring
 def test_monitoring_collector_counts_a_module_first_imported_inside_a_test(tmp_path):
-    (tmp_path / "early.py").write_text("def f(x):\n    return [y + 1 for y in range(x)]\n")
-    (tmp_path / "late.py").write_text(textwrap.dedent("""\
-        TOP = 1
-
-
-        class Box:
-            def get(self):
-                return (lambda: TOP)()
-    """))
     collector = MonitoringLines(tmp_path, ["early.py", "late.py"])
-    early = _import_file(tmp_path / "early.py", "tracefix_test_early")  # before the first test
+    # before the first test
+    early = _module_run_from(tmp_path, "def f(x):\n    return [y + 1 for y in range(x)]\n", "early.py")
     collector.start()
     try:
         collector.begin("t::one")
-        early.f(3)
-        late = _import_file(tmp_path / "late.py", "tracefix_test_late")  # inside the test
-        late.Box().get()
+        early["f"](3)
+        late = _module_run_from(tmp_path, textwrap.dedent("""\
+            TOP = 1
+
+
+            class Box:
+                def get(self):
+                    return (lambda: TOP)()
+        """), "late.py")  # inside the test
+        late["Box"]().get()
         first = collector.end("t::one")
         collector.begin("t::two")
-        late.Box().get()
-        early.f(2)
+        late["Box"]().get()
+        early["f"](2)
         second = collector.end("t::two")
     finally:
         collector.stop()
@@ -314,15 +313,14 @@ def test_monitoring_collector_counts_a_module_first_imported_inside_a_test(tmp_p
 def test_monitoring_collector_sets_no_global_event(tmp_path):
     # A global PY_START, re-enabled for every function by each test's restart_events(),
     # made half the callbacks of a run; only project code objects carry events now.
-    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     collector = MonitoringLines(tmp_path, ["m.py"])
-    module = _import_file(tmp_path / "m.py", "tracefix_test_m")
+    f = _module_run_from(tmp_path, "def f():\n    return 1\n")["f"]
     collector.start()
     try:
         collector.begin("t::one")
-        module.f()
+        f()
         assert sys.monitoring.get_events(COVERAGE_TOOL_ID) == 0
-        assert sys.monitoring.get_local_events(COVERAGE_TOOL_ID, module.f.__code__) == sys.monitoring.events.LINE
+        assert sys.monitoring.get_local_events(COVERAGE_TOOL_ID, f.__code__) == sys.monitoring.events.LINE
         assert collector.end("t::one") == {"m.py": [2]}
     finally:
         collector.stop()
@@ -382,15 +380,6 @@ def test_coverage_does_not_trace_the_test_files_pytest_collected(tmp_path):
         assert collector.end("t::one") == {"m.py": [2, 3]}
     finally:
         collector.stop()
-
-
-def _module_run_from(tmp_path: Path, source: str) -> dict:
-    """m.py under tmp_path, executed with its real path as the code's file name (what
-    coverage.py matches its include list against)."""
-    (tmp_path / "m.py").write_text(source)
-    namespace: dict = {}
-    exec(compile(source, str(tmp_path / "m.py"), "exec"), namespace)
-    return namespace
 
 
 def test_coverage_lines_are_the_tests_own_and_never_go_through_coverages_database(tmp_path):
