@@ -62,6 +62,9 @@ RUN_LIMIT_S = 900
 # Plain pytest's per-test time, measured as tracefix's plugin measures its own (around
 # pytest_runtest_protocol): pytest's --durations rounds to 10 ms, too coarse for these tests.
 DURATIONS_MODULE = "tracefix_bench_durations"
+# The suite as a user runs it, with pytest's default traceback (and as tracefix's runs build
+# it): with --tb=no a failing test of these suites takes ~1 ms instead of ~25 ms.
+PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE")
 DURATIONS_PLUGIN = """
 import json, os, time
 import pytest
@@ -392,12 +395,9 @@ def tracefix_cmd(*args: str) -> list[str]:
 def plain(project: Project, ids: list[str] = ()) -> tuple[float, list[str], str, dict]:
     """Seconds, failing ids, the output and the per-test seconds of plain pytest (the whole suite, or `ids`)."""
     args = list(ids) or list(project.lib.test_args)
-    # pytest's default traceback, as a user runs it (and as tracefix's runs build it): with
-    # --tb=no a failing test of these suites takes ~1 ms instead of ~25 ms.
     durations = project.plugin_dir / "durations.json"
     durations.unlink(missing_ok=True)
-    seconds, done = run([project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", DURATIONS_MODULE,
-                         "-rfE", *args], cwd=project.root,
+    seconds, done = run([project.python, *PYTEST, "-p", DURATIONS_MODULE, *args], cwd=project.root,
                         extra_env={"PYTHONPATH": str(project.plugin_dir), "TRACEFIX_BENCH_DURATIONS": str(durations)})
     per_test = json.loads(durations.read_text()) if durations.exists() else {}
     return seconds, failing_from_summary(done.stdout), done.stdout[-2000:], per_test
@@ -410,7 +410,7 @@ def coverage_run(project: Project) -> tuple[float, None]:
     with tempfile.TemporaryDirectory(prefix="tracefix-bench-cov-") as tmp:
         seconds, _ = run([project.python, "-m", "coverage", "run", f"--data-file={tmp}/data",
                           f"--include={project.root / project.lib.module}/*", "--omit=*/tests/*,*/test_*.py",
-                          "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", *project.lib.test_args],
+                          *PYTEST, *project.lib.test_args],
                          cwd=project.root)
     return seconds, None
 
