@@ -76,6 +76,25 @@ def parse_corpus_arg(arg: str) -> tuple[Path, dict[str, str]]:
     return Path(path), filters
 
 
+def collect_records(corpora: list[str], ids: list[str] | None = None, limit: int | None = None) -> list[dict]:
+    """The records the corpus arguments name, taken from the corpora in turn. `ids` pick among
+    the sampled records: drawn first, a sample is the same with or without them."""
+    groups = []
+    for arg in corpora:
+        path, where = parse_corpus_arg(arg)
+        sample, sample_seed = where.pop("sample", None), int(where.pop("sample_seed", 0))
+        records = load_records(path, where)
+        records = sampled(records, int(sample), sample_seed) if sample else records
+        groups.append([r for r in records if not ids or _named(r["id"], ids, {r["id"] for r in records})][:limit])
+    return interleave(groups)
+
+
+def _named(record_id: str, ids: list[str], all_ids: set[str]) -> bool:
+    """An entry that is a whole id names that record alone ("MBPP_13" is not "MBPP_136"); any
+    other entry names every id it is part of."""
+    return record_id in ids or any(i in record_id for i in ids if i not in all_ids)
+
+
 def sampled(records: list[dict], n: int, seed: int = 0) -> list[dict]:
     """`n` records drawn with a fixed seed (`path:...,sample=40`), in corpus order: the same
     draw on every machine and every resumed run."""
@@ -199,14 +218,7 @@ def main(argv=None) -> int:
         return 0
     if not args.model:
         raise SystemExit("run_corpus: --model is required (or --report-only)")
-    ids = args.ids.split(",") if args.ids else None
-    groups = []
-    for arg in args.corpora:
-        path, where = parse_corpus_arg(arg)
-        sample, sample_seed = where.pop("sample", None), int(where.pop("sample_seed", 0))
-        records = load_records(path, where, ids)
-        groups.append((sampled(records, int(sample), sample_seed) if sample else records)[:args.limit])
-    records = interleave(groups)
+    records = collect_records(args.corpora, args.ids.split(",") if args.ids else None, args.limit)
     # A row that ended in an error (model unreachable, ...) says nothing of the strategy: run it again.
     # Rows of another seed are another repetition: they do not count as done for this one.
     done = {(r["id"], r["strategy"]) for r in rows if r["status"] != "error" and r.get("seed") == args.seed}

@@ -258,3 +258,16 @@ def test_a_sample_is_the_same_draw_every_time_and_keeps_corpus_order():
     assert [int(r["id"]) for r in first] == sorted(int(r["id"]) for r in first)
     assert first != run_corpus.sampled(records, 40, seed=8)
     assert run_corpus.sampled(records[:5], 40) == records[:5]
+
+
+def test_ids_pick_among_the_sampled_records_and_do_not_change_the_draw(tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"id": f"rec_{i}", "source": "s"}) + "\n" for i in range(100)))
+    drawn = run_corpus.collect_records([f"{path}:sample=10,sample_seed=3"])
+    picked = [drawn[0]["id"], drawn[5]["id"]]
+    again = run_corpus.collect_records([f"{path}:sample=10,sample_seed=3"], ids=picked)
+    # Filtered first, the ids would have been the whole population of a new draw; a whole id
+    # names its record alone, a part of one names every record it is in.
+    assert [r["id"] for r in again] == picked
+    assert {r["id"] for r in run_corpus.collect_records([str(path)], ids=["rec_1", "rec_9"])} == {"rec_1", "rec_9"}
+    assert len(run_corpus.collect_records([str(path)], ids=["c_9"])) == 11
