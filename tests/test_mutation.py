@@ -115,6 +115,16 @@ def _project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def test_a_candidate_can_be_given_a_shorter_per_test_timeout_than_the_workers(tmp_path):
+    root = _project(tmp_path)
+    slow = "def total(xs):\n    import time\n    time.sleep(1.5)\n    return sum(xs)\n"
+    with Worker(root, ["test_calc.py::test_three"], test_timeout=5) as worker:
+        assert worker.try_candidate("calc.py", "total", slow, 1).all_passed
+        hurried = worker.try_candidate("calc.py", "total", slow, 1, test_timeout=0.5)
+        assert hurried.status == "ok" and dict(hurried.outcomes) == {"test_calc.py::test_three": "timeout"}
+        assert worker.try_candidate("calc.py", "total", slow, 1).all_passed  # the worker's own again
+
+
 def test_worker_swaps_the_code_seen_through_from_import_and_restores_it(tmp_path):
     root = _project(tmp_path)
     with Worker(root, ["test_calc.py::test_three", "test_calc.py::test_one"], test_timeout=2) as worker:
@@ -303,10 +313,12 @@ def test_an_edit_that_leaves_a_bound_name_unread_is_not_proposed():
                for m in mutants_of("def f(a, b):\n    return a - b\n", "m.py", "f", [2]))
 
 
-def _one_function_project(root: Path, also_passing: bool) -> Path:
+def _one_function_project(root: Path, also_passing: bool, failing: int = 1,
+                          body: str = "    return n % 2 == 1\n") -> Path:
     root.mkdir()
-    (root / "calc.py").write_text("def is_even(n):\n    return n % 2 == 1\n\n\ndef half(n):\n    return n // 2\n")
-    tests = "from calc import half, is_even\n\n\ndef test_even():\n    assert is_even(4)\n\n\n"
+    (root / "calc.py").write_text(f"def is_even(n):\n{body}\n\ndef half(n):\n    return n // 2\n")
+    tests = "from calc import half, is_even\n\n\n"
+    tests += "".join(f"def test_even_{n}():\n    assert is_even({n})\n\n\n" for n in (4, 6, 8)[:failing])
     tests += "def test_half():\n    assert half(4) == 2\n"
     if also_passing:
         tests += "\n\ndef test_odd_is_not_even():\n    assert not is_even(4 + 0) or is_even(4)\n"
@@ -315,16 +327,40 @@ def _one_function_project(root: Path, also_passing: bool) -> Path:
 
 
 def test_a_fix_no_passing_test_checks_is_reported_as_weakly_checked(tmp_path):
-    # One failing test and nothing else running `is_even`: `== 1` -> `!= 1` passes it as
-    # well as the intended `== 0` does; the report says that only the failing test vouches.
-    report = fix_project(_one_function_project(tmp_path / "weak", False), Config(strategy="mutation", test_timeout=2))
+    # Two failing tests and nothing else running `is_even`: `== 1` -> `!= 1` passes them as
+    # well as the intended `== 0` does; the report says that only the failing tests vouch.
+    report = fix_project(_one_function_project(tmp_path / "weak", False, failing=2),
+                         Config(strategy="mutation", test_timeout=2))
     assert report.status == "fixed"
     weak = [w for w in report.warnings if w.startswith("weakly checked")]
-    assert weak == ["weakly checked: no test that passed before runs the edited code, so only the 1 failing test "
-                    "it was made for checks this fix; read it before applying, or add a test"]
+    assert weak == ["weakly checked: no test that passed before runs the edited code, so only the 2 failing tests "
+                    "it was made for check this fix; read it before applying, or add a test"]
     checked = fix_project(_one_function_project(tmp_path / "checked", True), Config(strategy="mutation", test_timeout=2))
     assert checked.status == "fixed"
-    assert not any(w.startswith("weakly checked") for w in checked.warnings)
+    assert not any(w.startswith("weakly checked") or w.startswith("ambiguous") for w in checked.warnings)
+
+
+def test_mutants_that_one_unvouched_test_cannot_tell_apart_are_named_and_none_is_taken(tmp_path):
+    # One failing test alone checks `is_even`: `rest == 1` -> `rest != 1` passes it, and so
+    # does `n % 2` -> `n % 3` on the line above (4 % 3 == 1): two choices the test cannot tell apart.
+    root = _one_function_project(tmp_path / "one", False, body="    rest = n % 2\n    return rest == 1\n")
+    before = _hashes(root)
+    report = fix_project(root, Config(strategy="mutation", test_timeout=2))
+    assert report.status == "no_fix" and not report.diff and not report.edited
+    (said,) = [w for w in report.warnings if w.startswith("ambiguous")]
+    assert "line 3: `rest == 1` -> `rest != 1`" in said and "line 2: `2` -> `3`" in said
+    # another edit of the same expression is the same choice, not a rival
+    assert "line 3: `1` -> `0`" not in said
+    assert "Add a test that tells them apart" in said
+    assert not any(c.outcome.accepted for c in report.candidates)
+    assert "not taken" in report.candidates[-1].outcome.reason
+    assert _hashes(root) == before
+    # the same expression edited several ways is one choice: the fix is taken
+    same = fix_project(_one_function_project(tmp_path / "same", False), Config(strategy="mutation", test_timeout=2))
+    assert same.status == "fixed" and not any(w.startswith("ambiguous") for w in same.warnings)
+    # the CLI: no validated fix, exit 1, the edits named
+    proc = run_cli("fix", str(root), "--strategy", "mutation", "--test-timeout", "2", env={"TRACEFIX_MODEL": ""})
+    assert proc.returncode == 1 and "ambiguous: " in proc.stderr and not proc.stdout.strip()
 
 
 def test_edited_lines_are_read_from_the_diff_in_old_numbers():
@@ -333,3 +369,15 @@ def test_edited_lines_are_read_from_the_diff_in_old_numbers():
     diff = ("--- a/m.py\n+++ b/m.py\n@@ -3,3 +3,3 @@\n ctx\n-    old\n+    new\n ctx\n"
             "@@ -20,2 +20,3 @@\n ctx\n+    inserted\n ctx\n")
     assert edited_lines(diff) == {"m.py": {4, 20}}
+
+
+def test_a_mutant_knows_the_span_it_edits_and_edits_of_one_expression_overlap():
+    src = "def f(a, b):\n    x = a + 1\n    return not x == b\n"
+    by = {m.description: m for m in mutants_of(src, "m.py", "f", [2, 3])}
+    swap, unwrap = by["line 3: `x == b` -> `x != b`"], by["line 3: `not x == b` -> `x == b`"]
+    constant, minus = by["line 2: `1` -> `2`"], by["line 2: `a + 1` -> `a - 1`"]
+    assert swap.span == (3, 15, 3, 21) and constant.span == (2, 12, 2, 13)
+    assert swap.overlaps(unwrap) and unwrap.overlaps(swap)  # one node inside the other
+    assert constant.overlaps(minus)
+    assert not swap.overlaps(constant) and not minus.overlaps(unwrap)
+    assert not Mutant("m.py", "f", 2, "test", "d", 1.0, "", 1, "").overlaps(swap)  # no span: never

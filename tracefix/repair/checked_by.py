@@ -25,18 +25,24 @@ def edited_lines(diff: str) -> dict[str, set[int]]:
     return out
 
 
-def unchecked_warning(root: Path, diff: str, coverage: RunResult | None, failing) -> str | None:
-    """A warning when no test that passed before the fix runs a function it edits."""
+def weakly_checked(root: Path, diff: str, coverage: RunResult | None) -> bool:
+    """Whether no test that passed before the fix runs a function it edits (False when the
+    coverage run or the edited functions are unknown: nothing to say then)."""
     if coverage is None or not diff:
-        return None
+        return False
     edits = edited_lines(diff)
     code = code_of(Path(root), sorted(edits))
     edited = {info.key for path, lines in edits.items() for line in lines
               if (info := code.function_at(path, line)) is not None}
     if not edited:
-        return None
+        return False
     ran = functions_ran(coverage, Path(root))
-    if any(edited & ran.get(o.nodeid, frozenset()) for o in coverage.outcomes if counted(o) == "pass"):
+    return not any(edited & ran.get(o.nodeid, frozenset()) for o in coverage.outcomes if counted(o) == "pass")
+
+
+def unchecked_warning(root: Path, diff: str, coverage: RunResult | None, failing) -> str | None:
+    """A warning when no test that passed before the fix runs a function it edits."""
+    if not weakly_checked(root, diff, coverage):
         return None
     n = len(failing)
     return (f"weakly checked: no test that passed before runs the edited code, so only the {n} failing "

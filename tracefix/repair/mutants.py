@@ -46,6 +46,15 @@ class Mutant:
     function_source: str  # the new function, decorators included, at its original indentation
     first_line: int  # the line `function_source` starts at in the file
     file_text: str
+    # Where the edited node was in the file: (line, column, end line, end column); () unknown.
+    span: tuple[int, int, int, int] | tuple[()] = ()
+
+    def overlaps(self, other: Mutant) -> bool:
+        """Whether the two edits touch the same code (one node inside the other, or the same):
+        `a == b` -> `a != b` and -> `not a == b` do; edits of two lines do not."""
+        if not self.span or not other.span:
+            return False
+        return self.span[:2] < other.span[2:] and other.span[:2] < self.span[2:]
 
 
 @dataclass(frozen=True)
@@ -400,8 +409,15 @@ def mutants_of(text: str, path: str, qualname: str, lines, operators: tuple[Oper
                 if mutant is not None and (operator.may_leave_unread or not _unread_after(func, mutant[3])):
                     new_text, source, first, _ = mutant
                     out.append(Mutant(path, swapped, line, operator.name, _describe(line, edit),
-                                      operator.prior, source, first, new_text))
+                                      operator.prior, source, first, new_text, _span(edit.node)))
     return out
+
+
+def _span(node: ast.AST) -> tuple[int, int, int, int] | tuple[()]:
+    try:
+        return node.lineno, node.col_offset, node.end_lineno, node.end_col_offset
+    except AttributeError:  # a node with no position (an operator): the span is unknown
+        return ()
 
 
 def _is_identity(node: ast.AST) -> bool:

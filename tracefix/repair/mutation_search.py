@@ -4,9 +4,20 @@
       -> deduplicated by AST -> fast screen: the failing tests only, in one persistent worker
          (tracer.worker; a fresh pytest process per candidate where the swap is impossible)
       -> survivors: repair.validate (every previously passing test must still pass)
-      -> the first accepted one is the fix
+      -> the first accepted one is the fix, unless the tests cannot tell it from another mutant
 
 No model is called: `fix_by_mutation` reports zero tokens.
+
+A mutant is a guess that fits the tests. When a single failing test is all that checks the
+edited code (no test that passed before runs it), several mutants often fit that one test
+equally: `a == b` -> `a != b`, `a` -> `c`, `True` -> `False` two lines down. Then the search
+looks on for a few seconds; if a mutant of other code passes the same test, it does not pick
+one (run 5: 5 of the 6 such picks failed the hidden tests), names them, and leaves the
+failure to the next stage of the portfolio (a model reads the intent) or to a test that tells
+them apart. Other edits of the winner's own expression do not count: they are the same
+choice written another way. With several failing tests the first mutant is kept: the other mutants that pass them
+all were, in the same runs, mostly the same edit written another way (`a < b` -> `a >= b`,
+`not a < b`).
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from pathlib import Path
 from tracefix.config import Config
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair.apply import apply_patch
+from tracefix.repair.checked_by import weakly_checked
 from tracefix.repair.diff import unified_diff
 from tracefix.repair.mutants import Mutant, mutants_of
 from tracefix.repair.records import Candidate, FixReport, Progress, since
@@ -31,6 +43,9 @@ from tracefix.tracer.worker import Worker, WorkerAnswer
 
 MAX_LINES = 12  # suspicious lines mutated; the probe fixed 13/40 QuixBugs at the top 3
 DEADLINE_S = 120.0
+RIVALS_S = 5.0  # after a winner one test alone checks: how long to look for another mutant that passes it too
+MAX_RIVALS = 4  # named in the report; the look stops once this many are found
+RIVAL_TEST_TIMEOUT = 1.0  # seconds per test for a rival: the winner passed the same test, most in milliseconds
 NOTE = "fixed without a model call (mutation search)"
 
 
@@ -47,6 +62,9 @@ class MutationResult:
     validated: int  # survivors of the screen that went through full validation
     per_second: float  # screened candidates per second
     seconds: float
+    # A winner that one failing test alone checks and other mutants pass too: all of them, the
+    # would-be winner first (then `edited` is None: the test cannot choose).
+    ambiguous: tuple[str, ...] = ()
 
 
 def search_mutants(root: Path, failing: list[str], outcomes, localization: Localization, sources: list[str],
@@ -67,7 +85,7 @@ def search_mutants(root: Path, failing: list[str], outcomes, localization: Local
     candidates: list[Candidate] = []
     fallbacks = validated = 0
     screen_seconds = 0.0  # time in the screen alone: no worker start, no full validation
-    winner, edited = "", None
+    winner, edited, ambiguous = "", None, ()
     with scratch_copy(root) as scratch, Worker(scratch, screened_tests, test_timeout=settings.test_timeout,
                                                 pytest_args=settings.pytest_args, python=settings.python) as worker:
         if fast and ordered:
@@ -77,11 +95,8 @@ def search_mutants(root: Path, failing: list[str], outcomes, localization: Local
                 progress(f"deadline of {deadline_s:g}s reached after {index - 1} mutants")
                 break
             screen_started = time.perf_counter()
-            answer = worker.try_candidate(mutant.path, mutant.qualname, mutant.function_source,
-                                          mutant.first_line) if fast else WorkerAnswer("unsupported")
-            if answer.status == "unsupported":
-                fallbacks += 1
-                answer = _screen_in_process(scratch, mutant, failing, settings)
+            answer, fell_back = _screen(worker, scratch, mutant, failing, settings, fast)
+            fallbacks += fell_back
             screen_seconds += time.perf_counter() - screen_started
             if not answer.all_passed:
                 candidates.append(_screened(index, mutant, answer, failing))
@@ -89,14 +104,57 @@ def search_mutants(root: Path, failing: list[str], outcomes, localization: Local
             validated += 1
             progress(f"mutant {index} passes the failing tests ({mutant.description}): full validation")
             outcome = validate(root, {mutant.path: mutant.file_text}, outcomes, failing, settings)
-            candidates.append(Candidate(index, _key(mutant), mutant.function_source,
-                                        replace(outcome, reason=f"{mutant.description}: {outcome.reason}")))
-            if outcome.accepted:
+            if not outcome.accepted:
+                candidates.append(Candidate(index, _key(mutant), mutant.function_source,
+                                            replace(outcome, reason=f"{mutant.description}: {outcome.reason}")))
+                continue
+            rivals = []
+            if len(failing) == 1 and weakly_checked(root, unified_diff(root, {mutant.path: mutant.file_text}),
+                                                    coverage):
+                rivals = _rivals(worker, scratch, mutant, ordered[index:], failing, settings, fast,
+                                 min(RIVALS_S, max(0.0, deadline_s - (time.perf_counter() - started))))
+            if rivals:
+                ambiguous = (mutant.description, *(r.description for r in rivals))
+                outcome = replace(outcome, accepted=False, reason=f"{mutant.description}: {outcome.reason}; but "
+                                  f"{len(rivals)} other mutant(s) pass the same tests: ambiguous, not taken")
+            else:
                 winner, edited = mutant.description, {mutant.path: mutant.file_text}
-                break
+                outcome = replace(outcome, reason=f"{mutant.description}: {outcome.reason}")
+            candidates.append(Candidate(index, _key(mutant), mutant.function_source, outcome))
+            break
     rate = round(len(candidates) / screen_seconds, 2) if screen_seconds else 0.0
     return MutationResult(edited, winner, tuple(candidates), generated, len(ordered), len(candidates), fallbacks,
-                          worker.starts, validated, rate, since(started))
+                          worker.starts, validated, rate, since(started), ambiguous)
+
+
+def _screen(worker: Worker, scratch: Path, mutant: Mutant, failing: list[str], settings: TestSettings,
+            fast: bool, test_timeout: float | None = None) -> tuple[WorkerAnswer, bool]:
+    """The screen's answer for one mutant, and whether it needed a pytest process of its own."""
+    answer = worker.try_candidate(mutant.path, mutant.qualname, mutant.function_source, mutant.first_line,
+                                  test_timeout=test_timeout) if fast else WorkerAnswer("unsupported")
+    if answer.status != "unsupported":
+        return answer, False
+    return _screen_in_process(scratch, mutant, failing, settings), True
+
+
+def _rivals(worker: Worker, scratch: Path, winner: Mutant, rest: list[Mutant], failing: list[str],
+            settings: TestSettings, fast: bool, seconds: float) -> list[Mutant]:
+    """The next mutants (up to MAX_RIVALS, within `seconds`) that pass the same screened tests
+    and edit other code than the winner. Another edit of the same expression is the same
+    choice written another way (`i % 2 == 0` -> `i % 2 != 0`, `not i % 2 == 0`, `i % 2 == 1`)."""
+    started = time.perf_counter()
+    found = []
+    for mutant in rest:
+        if len(found) >= MAX_RIVALS or time.perf_counter() - started > seconds:
+            break
+        if mutant.overlaps(winner):
+            continue
+        # A rival that loops would spend the whole look at the per-test timeout: a second each.
+        answer, _ = _screen(worker, scratch, mutant, failing, settings, fast,
+                            min(settings.test_timeout, RIVAL_TEST_TIMEOUT))
+        if answer.all_passed:
+            found.append(mutant)
+    return found
 
 
 def _passing_reaching(coverage: RunResult, outcomes, localization: Localization, sources: list[str],
@@ -179,8 +237,9 @@ def mutation_report(start: Start, config: Config, *, progress: Progress = lambda
     summary = (f"mutation search: {result.screened} of {result.unique} distinct mutants screened "
                f"({result.generated} generated, {result.per_second:g}/s), {result.validated} fully validated")
     if result.edited is None:
+        said = (ambiguous_warning(result.ambiguous),) if result.ambiguous else ()
         return FixReport("no_fix", str(root), tuple(failing), loc.functions, (), result.candidates, "",
-                         usage=None, seconds=since(started), warnings=(*loc.warnings, summary),
+                         usage=None, seconds=since(started), warnings=(*loc.warnings, *said, summary),
                          outcomes=loc.outcomes), result
     diff = unified_diff(root, result.edited)  # before --apply writes the files: after, they equal the edit
     applied: tuple[str, ...] = ()
@@ -189,6 +248,13 @@ def mutation_report(start: Start, config: Config, *, progress: Progress = lambda
     return FixReport("fixed", str(root), tuple(failing), loc.functions, (), result.candidates,
                      diff, result.edited, applied, None, since(started),
                      (*loc.warnings, f"{NOTE}: {result.winner}", summary), loc.outcomes), result
+
+
+def ambiguous_warning(descriptions: tuple[str, ...]) -> str:
+    more = "" if len(descriptions) <= MAX_RIVALS else " (and possibly more)"
+    return (f"ambiguous: {len(descriptions)} different edits{more} pass the failing test, and no test that "
+            f"passed before runs the edited code, so the test cannot choose; none is taken: "
+            f"{'; '.join(descriptions)}. Add a test that tells them apart")
 
 
 def _screen_in_process(scratch: Path, mutant: Mutant, failing: list[str], settings: TestSettings) -> WorkerAnswer:

@@ -93,21 +93,22 @@ class Worker:
         return True
 
     def try_candidate(self, path: str, qualname: str, source: str, first_line: int, *,
-                      first_failure: bool = True) -> WorkerAnswer:
+                      first_failure: bool = True, test_timeout: float | None = None) -> WorkerAnswer:
         """Run the tests with `qualname` of `path` (project-relative) replaced by `source`;
-        with `first_failure`, the tests after the first one that fails are not run."""
+        with `first_failure`, the tests after the first one that fails are not run;
+        `test_timeout` replaces the worker's per-test timeout for this candidate."""
         # A child that once failed to collect the tests fails again: do not pay for it per candidate.
         if self._proc is None and (self.error or not self.start()):
             return WorkerAnswer("unsupported", why=self.error)
         request = {"path": path, "qualname": qualname, "source": source, "first_line": first_line,
-                   "first_failure": first_failure}
+                   "first_failure": first_failure, "test_timeout": test_timeout}
         try:
             self._write.write(json.dumps(request) + "\n")
             self._write.flush()
         except (BrokenPipeError, OSError):
             self._stop()
             return WorkerAnswer("crashed", why="the worker was gone")
-        limit = len(self.tests) * (self.test_timeout + 1.0) + SLACK
+        limit = len(self.tests) * ((test_timeout or self.test_timeout) + 1.0) + SLACK
         answer = self._answer(limit)
         if answer is None:
             closed = self._closed

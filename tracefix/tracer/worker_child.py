@@ -77,25 +77,28 @@ class ServePlugin:
         original = func.__code__
         func.__code__ = code
         try:
-            return {"status": "ok", "tests": self._run_all(session.items, request.get("first_failure", False))}
+            timeout = request.get("test_timeout") or self.test_timeout
+            return {"status": "ok", "tests": self._run_all(session.items, request.get("first_failure", False),
+                                                           timeout)}
         finally:
             func.__code__ = original
 
-    def _run_all(self, items, first_failure: bool) -> dict[str, str]:
+    def _run_all(self, items, first_failure: bool, timeout: float) -> dict[str, str]:
         outcomes: dict[str, str] = {}
         for item in items:
             if first_failure and any(o != "passed" for o in outcomes.values()):
                 outcomes[item.nodeid] = "not_run"
             else:
-                outcomes[item.nodeid] = self._run(item)
+                outcomes[item.nodeid] = self._run(item, timeout)
         return outcomes
 
-    def _run(self, item) -> str:
+    def _run(self, item, timeout: float) -> str:
         self._timed_out = False
+        self._timeout = timeout
         if item.nodeid in self._params:
             item.callspec.params.update(_copied(self._params[item.nodeid]))
         previous = signal.signal(signal.SIGALRM, self._on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, self.test_timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             reports = runtestprotocol(item, nextitem=None, log=False)
         finally:
@@ -110,7 +113,7 @@ class ServePlugin:
     def _on_alarm(self, signum, frame):
         self._timed_out = True
         signal.setitimer(signal.ITIMER_REAL, 0)  # teardown must not be interrupted again
-        raise TestTimeout(f"test ran longer than {self.test_timeout:g}s (per-test timeout)")
+        raise TestTimeout(f"test ran longer than {self._timeout:g}s (per-test timeout)")
 
     def _send(self, answer: dict) -> None:
         self.answers.write(json.dumps(answer) + "\n")
