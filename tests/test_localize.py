@@ -208,6 +208,26 @@ def test_a_project_that_switches_pytest_cov_off_is_localized_as_it_is(tmp_path, 
     assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
 
 
+def test_a_project_that_asks_pytest_xdist_for_workers_is_run_in_tracefix_s_child(tmp_path, located):
+    # `-n 2` in addopts sent every test to xdist's worker processes, out of the collector's,
+    # the recorder's and the outcome stream's sight: "no tests found". Same for the worker.
+    pytest.importorskip("xdist")
+    from tracefix.tracer.tracing import trace_tests
+    from tracefix.tracer.worker import Worker
+
+    root = average_with_addopts(tmp_path, "-n 2 --dist loadfile")
+    loc = locate(root, test_timeout=5)
+    _plain_root, plain = located("average")
+    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
+    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
+    run = trace_tests(root, test_timeout=5)
+    assert sorted(t.nodeid.rsplit("::", 1)[1] for t in run.traces) == ["test_mean_of_one", "test_mean_of_three"]
+    failing = sorted(o.nodeid for o in loc.outcomes if o.bad)
+    with Worker(root, failing, test_timeout=5) as worker:
+        assert worker.start(), worker.error
+        assert worker.tests == tuple(failing)
+
+
 def test_refused_pytest_arguments_name_the_argument(tmp_path):
     # The error must name the argument, not end in pytest's usage banner.
     root = average_with_addopts(tmp_path, "--no-such-option")

@@ -37,14 +37,14 @@ def main(config_path: str) -> int:
 
     import pytest
 
-    from tracefix.tracer.plugin import CoverageReportOff, OutcomePlugin
+    from tracefix.tracer.plugin import CoverageReportOff, OutcomePlugin, XdistOff
 
     session = _session(config["mode"], root, config.get("options", {}))
     with open(out_dir / "tests.jsonl", "w", encoding="utf-8") as out:
         plugin = OutcomePlugin(root, out, out_dir / "current", session, config.get("test_timeout", 0))
         args = ["-p", "no:cacheprovider", "-q", "--no-header", "-rN",
                 *config.get("pytest_args", []), *config.get("test_ids", [])]
-        code = pytest.main(args, plugins=[plugin, CoverageReportOff()])
+        code = pytest.main(args, plugins=[plugin, CoverageReportOff(), XdistOff()])
     if os.getpid() != plugin.pid:
         os._exit(0)  # a forked test process that got this far: the session's owner reports
     summary = {"exit_code": int(code), "collection_errors": plugin.collection_errors,

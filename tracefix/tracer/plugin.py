@@ -103,6 +103,28 @@ class CoverageReportOff:
         yield
 
 
+class XdistOff:
+    """Runs the tests in tracefix's child itself where the project's `addopts` ask pytest-xdist
+    for workers (`-n auto`, `--dist loadfile`).
+
+    xdist's workers are other processes: a test there escapes the recorder, the per-test
+    coverage, the per-test timeout and the outcome stream, and the child would report that
+    pytest collected nothing. `-n 0` on the command line does the same, but pytest refuses it
+    as an unknown argument where xdist is not installed or is switched off (`-p no:xdist`).
+    """
+
+    # A wrapper runs before xdist's own tryfirst hook, which turns `-n` into workers.
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_cmdline_main(self, config):
+        options = config.option
+        if hasattr(options, "numprocesses"):
+            options.numprocesses = 0
+            options.dist = "no"
+            if hasattr(options, "distload"):
+                options.distload = False
+        yield
+
+
 class OutcomePlugin:
     def __init__(self, root: Path, out, current_path: Path, session, test_timeout: float) -> None:
         self.root = Path(root).resolve()

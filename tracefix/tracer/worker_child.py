@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from _pytest.runner import runtestprotocol
 
-from tracefix.tracer.plugin import CoverageReportOff, TestTimeout
+from tracefix.tracer.plugin import CoverageReportOff, TestTimeout, XdistOff
 
 
 class Unsupported(Exception):
@@ -189,7 +189,7 @@ def main(config_path: str) -> int:
     plugin = ServePlugin(root, requests, answers, config["test_timeout"], config["test_ids"])
     args = ["-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=no",
             *config.get("pytest_args", []), *config["test_ids"]]
-    pytest.main(args, plugins=[plugin, CoverageReportOff()])
+    pytest.main(args, plugins=[plugin, CoverageReportOff(), XdistOff()])
     return 0
 
 
