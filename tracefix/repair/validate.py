@@ -4,7 +4,8 @@ A candidate is accepted when every targeted failing test passes and no test that
 before fails now. The targeted tests run first, alone, so a wrong candidate is rejected at
 the price of a few tests rather than the whole suite. Helper checks (recorded passing-test
 calls of the patched function, `repair.helper_checks`), when given, run in that same first
-run and reject a candidate that breaks one before the whole suite runs.
+run and reject a candidate that breaks one before the whole suite runs. A slow suite runs in
+several children at once (`tracer.shards`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from tracefix.repair.helper_checks import HelperCheck, failed_checks, remove_check_file, write_check_file
 from tracefix.repair.patch import resolve_inside
 from tracefix.tracer.scratch import scratch_copy
+from tracefix.tracer.shards import run_sharded, shards_for
 from tracefix.tracer.runner import RunResult, TestOutcome, run_tests
 
 
@@ -65,12 +67,9 @@ def validate(root: Path, edited: dict[str, str], baseline: tuple[TestOutcome, ..
             names = [o.nodeid for o in still] + sorted(missing)
             reason = f"{len(names)} of {len(targets)} failing tests still fail"
             return _rejected([t for t in targets if t not in names], names, [], reason, _messages(still), started)
-        whole = _run(scratch, settings, [])
-    before = {o.nodeid: o.outcome for o in baseline}
+        whole = _whole_suite(scratch, settings, baseline)
     after = {o.nodeid: o for o in whole.outcomes}
-    broken = [n for n, outcome in before.items() if outcome == "passed" and (n not in after or after[n].bad)]
-    if whole.crashed:
-        broken.append(f"(test run: {whole.crashed})")
+    broken = _broken(baseline, whole)
     if broken:
         reason = f"fixes the failing tests but breaks {len(broken)} that passed: {', '.join(broken[:3])}"
         messages = _messages([after[n] for n in broken if n in after])
@@ -78,6 +77,26 @@ def validate(root: Path, edited: dict[str, str], baseline: tuple[TestOutcome, ..
     return Outcome(True, tuple(targets), (), (), f"{len(targets)} failing tests pass, "
                    f"{sum(1 for o in whole.outcomes if o.outcome == 'passed')} pass in all, none broken",
                    (), round(time.perf_counter() - started, 3))
+
+
+def _whole_suite(scratch: Path, settings: TestSettings, baseline: tuple[TestOutcome, ...]) -> RunResult:
+    """Every test, in several children at once where the suite is slow enough to pay
+    (`tracer.shards`); a regression seen there is believed only once an ordinary run shows it."""
+    shards = shards_for(baseline)
+    if len(shards) < 2:
+        return _run(scratch, settings, [])
+    run = run_sharded(scratch, shards, test_timeout=settings.test_timeout, run_timeout=settings.run_timeout,
+                      pytest_args=settings.pytest_args, python=settings.python)
+    return _run(scratch, settings, []) if _broken(baseline, run) else run
+
+
+def _broken(baseline: tuple[TestOutcome, ...], whole: RunResult) -> list[str]:
+    """The tests that passed before and do not in `whole` (and the run itself, if it crashed)."""
+    after = {o.nodeid: o for o in whole.outcomes}
+    broken = [o.nodeid for o in baseline if o.outcome == "passed" and (o.nodeid not in after or after[o.nodeid].bad)]
+    if whole.crashed:
+        broken.append(f"(test run: {whole.crashed})")
+    return broken
 
 
 def _run(root: Path, settings: TestSettings, test_ids: list[str]) -> RunResult:
