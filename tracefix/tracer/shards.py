@@ -10,7 +10,10 @@ pytest-xdist would spread the tests too, but its workers run them outside tracef
 beyond its per-test timeout, crash attribution and outcome stream (tracefix switches it off
 in its own runs, `plugin.XdistOff`); these shards are ordinary tracefix children.
 
-Files keep their order within a shard, tests their order within a file. A test that passes
+Files keep their order within a shard, tests their order within a file. A file is never
+split: pyparsing's test_unit.py holds classes that switch packrat parsing on for the classes
+after them; split by class, shards failed tests that pass in order, every validation needed
+its confirming run, and the step took 0.66x as long as one run (bench/validation_shards.py). A test that passes
 only after a test of another file may fail in its shard: the caller confirms a regression
 with one ordinary run before it believes it (`repair.validate`).
 """
