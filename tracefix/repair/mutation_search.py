@@ -15,9 +15,9 @@ looks on for a few seconds; if a mutant of other code passes the same test, it d
 one (run 5: 5 of the 6 such picks failed the hidden tests), names them, and leaves the
 failure to the next stage of the portfolio (a model reads the intent) or to a test that tells
 them apart. Other edits of the winner's own expression do not count: they are the same
-choice written another way. With several failing tests the first mutant is kept: the other mutants that pass them
-all were, in the same runs, mostly the same edit written another way (`a < b` -> `a >= b`,
-`not a < b`).
+choice written another way. With several failing tests the first mutant is kept: the other
+mutants that pass them all were, in the same runs, mostly the same edit written another way
+(`a < b` -> `a >= b`, `not a < b`).
 """
 
 from __future__ import annotations
@@ -108,11 +108,9 @@ def search_mutants(root: Path, failing: list[str], outcomes, localization: Local
                 candidates.append(Candidate(index, _key(mutant), mutant.function_source,
                                             replace(outcome, reason=f"{mutant.description}: {outcome.reason}")))
                 continue
-            rivals = []
-            if len(failing) == 1 and weakly_checked(root, unified_diff(root, {mutant.path: mutant.file_text}),
-                                                    coverage):
-                rivals = _rivals(worker, scratch, mutant, ordered[index:], failing, settings, fast,
-                                 min(RIVALS_S, max(0.0, deadline_s - (time.perf_counter() - started))))
+            look = min(RIVALS_S, max(0.0, deadline_s - (time.perf_counter() - started)))
+            rivals = _rivals(worker, scratch, mutant, ordered[index:], failing, settings, fast, look) \
+                if _one_test_checks(root, mutant, failing, coverage) else []
             if rivals:
                 ambiguous = (mutant.description, *(r.description for r in rivals))
                 outcome = replace(outcome, accepted=False, reason=f"{mutant.description}: {outcome.reason}; but "
@@ -135,6 +133,12 @@ def _screen(worker: Worker, scratch: Path, mutant: Mutant, failing: list[str], s
     if answer.status != "unsupported":
         return answer, False
     return _screen_in_process(scratch, mutant, failing, settings), True
+
+
+def _one_test_checks(root: Path, mutant: Mutant, failing: list[str], coverage: RunResult | None) -> bool:
+    """Whether a single failing test is all that vouches for the mutant (no test that passed
+    before runs the code it edits)."""
+    return len(failing) == 1 and weakly_checked(root, unified_diff(root, {mutant.path: mutant.file_text}), coverage)
 
 
 def _rivals(worker: Worker, scratch: Path, winner: Mutant, rest: list[Mutant], failing: list[str],
