@@ -180,48 +180,49 @@ def average_with_addopts(tmp_path: Path, addopts: str) -> Path:
     return root
 
 
+def located_as_plain(root: Path, located):
+    """`root`'s localization, checked equal to the plain average fixture's: same counts, same lines."""
+    loc = locate(root, test_timeout=5)
+    _plain_root, plain = located("average")
+    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
+    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
+    return loc
+
+
+def traced_average_tests(root: Path) -> list:
+    from tracefix.tracer.tracing import trace_tests
+
+    run = trace_tests(root, test_timeout=5)
+    assert sorted(t.nodeid.rsplit("::", 1)[1] for t in run.traces) == ["test_mean_of_one", "test_mean_of_three"]
+    return run.traces
+
+
 def test_project_running_pytest_cov_from_its_addopts_is_localized_and_traced(tmp_path, located):
     # Many repositories put --cov in addopts; the child's pytest then starts pytest-cov's
     # tracer next to tracefix's collector or recorder. Both must still see every line, and
     # pytest-cov's failing --cov-fail-under must not turn into an error.
     pytest.importorskip("pytest_cov")
-    from tracefix.tracer.tracing import trace_tests
-
-    _plain_root, plain = located("average")
     root = average_with_addopts(tmp_path, "--cov=stats --cov-branch --cov-fail-under=100")
-    loc = locate(root, test_timeout=5)
-    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
-    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
-    run = trace_tests(root, test_timeout=5)
-    assert sorted(t.nodeid.rsplit("::", 1)[1] for t in run.traces) == ["test_mean_of_one", "test_mean_of_three"]
-    assert all(any(c.function.endswith("::mean") for c in t.calls) for t in run.traces)
+    located_as_plain(root, located)
+    assert all(any(c.function.endswith("::mean") for c in t.calls) for t in traced_average_tests(root))
     assert not list(root.glob(".coverage*"))
 
 
 def test_a_project_that_switches_pytest_cov_off_is_localized_as_it_is(tmp_path, located):
     # tracefix passed --no-cov, which pytest refuses as unknown where addopts has -p no:pytest_cov.
     pytest.importorskip("pytest_cov")
-    root = average_with_addopts(tmp_path, "-p no:pytest_cov")
-    loc = locate(root, test_timeout=5)
-    _plain_root, plain = located("average")
-    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
-    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
+    located_as_plain(average_with_addopts(tmp_path, "-p no:pytest_cov"), located)
 
 
 def test_a_project_that_asks_pytest_xdist_for_workers_is_run_in_tracefix_s_child(tmp_path, located):
     # `-n 2` in addopts sent every test to xdist's worker processes, out of the collector's,
     # the recorder's and the outcome stream's sight: "no tests found". Same for the worker.
     pytest.importorskip("xdist")
-    from tracefix.tracer.tracing import trace_tests
     from tracefix.tracer.worker import Worker
 
     root = average_with_addopts(tmp_path, "-n 2 --dist loadfile")
-    loc = locate(root, test_timeout=5)
-    _plain_root, plain = located("average")
-    assert (loc.failing, loc.passing) == (plain.failing, plain.passing) == (2, 1)
-    assert [(s.path, s.line, s.score) for s in loc.lines] == [(s.path, s.line, s.score) for s in plain.lines]
-    run = trace_tests(root, test_timeout=5)
-    assert sorted(t.nodeid.rsplit("::", 1)[1] for t in run.traces) == ["test_mean_of_one", "test_mean_of_three"]
+    loc = located_as_plain(root, located)
+    traced_average_tests(root)
     failing = sorted(o.nodeid for o in loc.outcomes if o.bad)
     with Worker(root, failing, test_timeout=5) as worker:
         assert worker.start(), worker.error
