@@ -215,14 +215,25 @@ def test_only_the_top_suspects_are_recorded(fixture_copy):
 
 def test_bare_tracefix_reports_failures_and_suspects(fixture_copy):
     root = fixture_copy("search")
-    result = run_cli("--quiet", cwd=root, env={"TRACEFIX_TEST_TIMEOUT": "1", "TRACEFIX_MODEL": ""})
+    # A model-only strategy with no model: the report, and what a model would add.
+    result = run_cli("--quiet", cwd=root, env={"TRACEFIX_TEST_TIMEOUT": "1", "TRACEFIX_MODEL": "",
+                                               "TRACEFIX_STRATEGY": "baseline"})
     assert result.returncode == 1, result.stderr
     out = result.stdout
     assert "1 failing, 3 passing tests" in out
     assert "test_find_missing_large: timeout: test ran longer than 1s" in out
     assert "1. finder/bisect_search.py:4 find" in out
     assert "find -> did not return (stopped by the per-test timeout) (line " in out
-    assert "[tool.tracefix] model" in out
+    assert "[tool.tracefix] model" in out and "diff --git" not in out
+
+
+def test_bare_tracefix_without_a_model_runs_the_model_free_stages(fixture_copy):
+    # The default portfolio's mutation search needs no model: the report ends with its fix.
+    root = fixture_copy("search")
+    result = run_cli("--quiet", cwd=root, env={"TRACEFIX_TEST_TIMEOUT": "1", "TRACEFIX_MODEL": ""})
+    assert result.returncode == 0, result.stderr
+    assert "1 failing, 3 passing tests" in result.stdout
+    assert "+            lo = mid + 1\n" in result.stdout and "[tool.tracefix] model" not in result.stdout
 
 
 def _pipeline_project(root: Path, steps: int = 11) -> Path:

@@ -104,7 +104,8 @@ def root(
 
 
 def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
-    """`tracefix` alone: locate -> trace -> (with a model configured) fix, as a short report."""
+    """`tracefix` alone: locate -> trace -> fix (the model-free stages only, with no model
+    configured), as a short report."""
     from tracefix.config import load_config
     from tracefix.tracer.localize import locate_with_run
     from tracefix.tracer.tracing import trace_tests
@@ -145,11 +146,13 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
             where = f" (line {deepest.raised_line})" if deepest.raised_line else ""
             out.print(f"  {t.nodeid}: {deepest.function.split('::')[-1]} -> {what}{where}", markup=False)
     out.print("details: tracefix trace .   ranking: tracefix locate .")
-    if not config.model:
+    from tracefix.repair.fix import fix_project, strategies_for
+
+    # Without a model the portfolio's model-free stages still run (the default's mutation search).
+    if not config.model and (config.decompose or all(s.uses_model for s in strategies_for(config.strategy))):
         out.print("no model configured: set TRACEFIX_MODEL or [tool.tracefix] model to get a fix proposed",
                   markup=False)
         raise typer.Exit(EXIT_FAILURES)
-    from tracefix.repair.fix import fix_project
 
     with err.status("repairing...") if err.is_terminal else _nullcontext():
         report = fix_project(root_dir, config)
