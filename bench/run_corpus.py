@@ -85,7 +85,10 @@ def collect_records(corpora: list[str], ids: list[str] | None = None, limit: int
         sample, sample_seed = where.pop("sample", None), int(where.pop("sample_seed", 0))
         records = load_records(path, where)
         records = sampled(records, int(sample), sample_seed) if sample else records
-        groups.append([r for r in records if not ids or _named(r["id"], ids, {r["id"] for r in records})][:limit])
+        if ids:
+            all_ids = {r["id"] for r in records}
+            records = [r for r in records if _named(r["id"], ids, all_ids)]
+        groups.append(records[:limit])
     return interleave(groups)
 
 

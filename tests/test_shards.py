@@ -76,7 +76,7 @@ FIXED = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\
 
 
 def test_shards_run_at_once_in_their_own_copies_and_join_every_outcome(tmp_path, monkeypatch):
-    root = _write(tmp_path, {k: v for k, v in PROJECT.items()})
+    root = _write(tmp_path, PROJECT)
     monkeypatch.setenv("PIDS", str(tmp_path / "pids.txt"))
     run = shards.run_sharded(root, [["test_a.py"], ["test_b.py"]], test_timeout=5)
     assert {o.nodeid: o.outcome for o in run.outcomes} == {
@@ -89,7 +89,7 @@ def test_shards_run_at_once_in_their_own_copies_and_join_every_outcome(tmp_path,
 def test_validation_of_a_slow_suite_runs_shards_and_confirms_a_shard_only_regression(tmp_path, monkeypatch):
     # Made slow by its recorded durations: the suite splits in two, where test_after_a fails
     # (its state comes from test_a.py); one ordinary run then shows it passing, so the fix holds.
-    root = _write(tmp_path, {k: v for k, v in PROJECT.items()})
+    root = _write(tmp_path, PROJECT)
     monkeypatch.setenv("PIDS", str(tmp_path / "pids.txt"))
     monkeypatch.setattr(shards.os, "cpu_count", lambda: 2)
     baseline = tuple(o if o.outcome == "failed" else Outcome(o.nodeid, o.outcome, duration=10.0)

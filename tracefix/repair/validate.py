@@ -67,9 +67,8 @@ def validate(root: Path, edited: dict[str, str], baseline: tuple[TestOutcome, ..
             names = [o.nodeid for o in still] + sorted(missing)
             reason = f"{len(names)} of {len(targets)} failing tests still fail"
             return _rejected([t for t in targets if t not in names], names, [], reason, _messages(still), started)
-        whole = _whole_suite(scratch, settings, baseline)
+        whole, broken = _whole_suite(scratch, settings, baseline)
     after = {o.nodeid: o for o in whole.outcomes}
-    broken = _broken(baseline, whole)
     if broken:
         reason = f"fixes the failing tests but breaks {len(broken)} that passed: {', '.join(broken[:3])}"
         messages = _messages([after[n] for n in broken if n in after])
@@ -79,21 +78,27 @@ def validate(root: Path, edited: dict[str, str], baseline: tuple[TestOutcome, ..
                    (), round(time.perf_counter() - started, 3))
 
 
-def _whole_suite(scratch: Path, settings: TestSettings, baseline: tuple[TestOutcome, ...]) -> RunResult:
-    """Every test, in several children at once where the suite is slow enough to pay
-    (`tracer.shards`); a regression seen there is believed only once an ordinary run shows it."""
+def _whole_suite(scratch: Path, settings: TestSettings,
+                 baseline: tuple[TestOutcome, ...]) -> tuple[RunResult, list[str]]:
+    """Every test, and the ones it broke: in several children at once where the suite is slow
+    enough to pay (`tracer.shards`); a regression seen there is believed only once an ordinary
+    run shows it."""
     shards = shards_for(baseline)
-    if len(shards) < 2:
-        return _run(scratch, settings, [])
-    run = run_sharded(scratch, shards, test_timeout=settings.test_timeout, run_timeout=settings.run_timeout,
-                      pytest_args=settings.pytest_args, python=settings.python)
-    return _run(scratch, settings, []) if _broken(baseline, run) else run
+    if len(shards) >= 2:
+        run = run_sharded(scratch, shards, test_timeout=settings.test_timeout, run_timeout=settings.run_timeout,
+                          pytest_args=settings.pytest_args, python=settings.python)
+        broken = _broken(baseline, run)
+        if not broken:
+            return run, broken
+    run = _run(scratch, settings, [])
+    return run, _broken(baseline, run)
 
 
 def _broken(baseline: tuple[TestOutcome, ...], whole: RunResult) -> list[str]:
     """The tests that passed before and do not in `whole` (and the run itself, if it crashed)."""
+    before = {o.nodeid: o.outcome for o in baseline}
     after = {o.nodeid: o for o in whole.outcomes}
-    broken = [o.nodeid for o in baseline if o.outcome == "passed" and (o.nodeid not in after or after[o.nodeid].bad)]
+    broken = [n for n, outcome in before.items() if outcome == "passed" and (n not in after or after[n].bad)]
     if whole.crashed:
         broken.append(f"(test run: {whole.crashed})")
     return broken
