@@ -3,7 +3,7 @@
     python bench/run_corpus.py /work/shared/corpus/quixbugs.jsonl \
         /work/shared/corpus/ldb_seeds.jsonl:source=LDB-seeds-humaneval,meta.generator_model=gpt-3.5-turbo-0613 \
         --model openai/qwen2.5-coder-1.5b --api-base http://127.0.0.1:8080/v1 \
-        [--strategy baseline,flat,hierarchical] [--limit N] [--ids a,b] [--jobs 1] \
+        [--strategy baseline,flat,hierarchical,auto@verdicts=off] [--limit N] [--ids a,b] [--jobs 1] \
         [--max-iters 2] [--test-timeout 2] [--seed N] [--out bench/corpus_results.jsonl] [--redo a,b] \
         [--report-only] [--per-record]
 
@@ -25,6 +25,9 @@ noisy machine hits them alike. Every outcome is one JSONL row in `--out`; a reru
 same `--out` skips the (record, strategy) pairs already there, so an interrupted run resumes;
 `--redo` drops the named records' rows first, to run them again after a change that affects them.
 The table at the end (`bench/corpus_report.py`) counts only records every strategy finished.
+
+A strategy may carry settings after `@` (`auto@verdicts=off`): an ablation arm, run and reported
+under that whole name beside the unmodified strategy, on the same records and seed.
 """
 
 from __future__ import annotations
@@ -48,13 +51,14 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from corpus import hidden_tests_pass, load_records, write_visible  # noqa: E402
 from corpus_report import load_rows, report, without, write_rows  # noqa: E402
-from tracefix.config import PORTFOLIOS, STRATEGIES as config_strategies, Config  # noqa: E402
+from tracefix.config import PORTFOLIOS, STRATEGIES as config_strategies, VERDICTS, Config  # noqa: E402
 from tracefix.repair.fix import fix_project  # noqa: E402
 from tracefix.tracer.runner import run_tests  # noqa: E402
 
 STRATEGIES = ("baseline", "flat", "hierarchical")  # the default comparison
 # Any strategy or portfolio `tracefix fix --strategy` takes; "a+b" is the staged run "a,b".
 KNOWN = (*config_strategies, *PORTFOLIOS)
+SETTINGS = {"verdicts": VERDICTS}  # what an arm may set after "@", and to which values
 COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
                         capture_output=True, text=True).stdout.strip()  # the code a row was measured on
 MAX_ERRORS_IN_A_ROW = 3  # then the model is down, not unlucky: stop rather than fill the results with errors
@@ -153,7 +157,7 @@ def repair(record: dict, strategy: str, config: Config, visible: Path, work: Pat
     report, error = None, ""
     log = config.log_path / f"{visible.name}.{strategy}.jsonl" if config.log_path else None
     try:
-        report = fix_project(root, replace(config, strategy=strategy.replace("+", ","), log_path=log))
+        report = fix_project(root, arm_config(strategy, replace(config, log_path=log)))
     except Exception as exc:  # a model or environment failure: no fix, and said so in the row
         error = f"{type(exc).__name__}: {exc}"[:300]
     seconds = round(time.perf_counter() - started, 1)
@@ -171,6 +175,31 @@ def repair(record: dict, strategy: str, config: Config, visible: Path, work: Pat
         hidden_pass=hidden_tests_pass(record, work / "score" / strategy / visible.name, edited,
                                       test_timeout=config.test_timeout),
         diff=report.diff if fixed else "")
+
+
+def arm_config(strategy: str, config: Config) -> Config:
+    """The config one strategy runs with: "a+b" is the staged run "a,b", and "a@key=value,..."
+    changes the settings that follow the "@"."""
+    name, _, settings = strategy.partition("@")
+    return replace(config, strategy=name.replace("+", ","), **dict(_settings(settings)))
+
+
+def _settings(text: str) -> list[tuple[str, str]]:
+    pairs = [item.partition("=") for item in text.split(";") if item]
+    return [(key, value) for key, _, value in pairs]
+
+
+def unknown_strategy(strategy: str) -> str:
+    """Why `strategy` is not one run_corpus can run, or "" when it is."""
+    name, _, settings = strategy.partition("@")
+    bad = next((part for part in name.split("+") if part not in KNOWN), None)
+    if bad is not None:
+        return f"unknown strategy {bad!r}; choose from {', '.join(KNOWN)} (or several joined by +)"
+    for key, value in _settings(settings):
+        if value not in SETTINGS.get(key, ()):
+            allowed = "; ".join(f"{k}={'|'.join(v)}" for k, v in SETTINGS.items())
+            return f"setting {key}={value!r} in {strategy!r} is not one of {allowed}"
+    return ""
 
 
 def _slug(record_id: str) -> str:
@@ -204,10 +233,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     strategies = [s for s in args.strategy.split(",") if s]
-    unknown = [s for s in strategies if any(part not in KNOWN for part in s.split("+"))]
-    if unknown:
-        raise SystemExit(f"run_corpus: unknown strategy {unknown[0]!r}; choose from {', '.join(KNOWN)} "
-                         "(or several joined by +)")
+    problem = next(filter(None, map(unknown_strategy, strategies)), "")
+    if problem:
+        raise SystemExit(f"run_corpus: {problem}")
     rows = load_rows(args.out)
     if args.redo:
         if not args.out:

@@ -126,6 +126,26 @@ def test_traced_strategy_runs_on_a_corpus_record_and_no_fix_scores_false(tmp_pat
     assert (row["status"], row["hidden_pass"]) == ("no_fix", False)
 
 
+def test_an_arm_with_settings_runs_the_strategy_with_them_and_reports_under_its_whole_name(tmp_path):
+    # Two blocks (the loop and the return), so verdicts "auto" asks for them and "off" does not.
+    looping = dict(QUIX, buggy_code="def halve(x):\n    for _ in range(1):\n        x = x // 3\n    return x\n")
+    right = answer("def halve(x):\n    return x // 2\n")
+    verdicts = '[{"block": 1, "correct": false, "explanation": "divides by 3"}]'
+    rows = {}
+    for strategy, answers in (("flat", (verdicts, right)), ("flat@verdicts=off", (right,))):
+        config = mock_config(*answers, log_path=tmp_path / "logs")
+        [rows[strategy]] = run_corpus.run_record(looping, [strategy], config, tmp_path / strategy, set(), 0)
+    assert {s: (r["strategy"], r["status"], r["calls"]) for s, r in rows.items()} == {
+        "flat": ("flat", "fixed", 2), "flat@verdicts=off": ("flat@verdicts=off", "fixed", 1)}
+    logged = (tmp_path / "logs" / "quixbugs_halve.flat@verdicts=off.jsonl").read_text().splitlines()
+    assert [json.loads(line)["purpose"] for line in logged if "response" in json.loads(line)] == ["patch"]
+    assert run_corpus.unknown_strategy("auto@verdicts=off") == ""
+    assert "verdicts=auto|on|off" in run_corpus.unknown_strategy("auto@verdicts=maybe")
+    assert "verdicts=auto|on|off" in run_corpus.unknown_strategy("auto@temperature=1")
+    with pytest.raises(SystemExit, match="unknown strategy 'ldb'"):
+        run_corpus.main(["x.jsonl", "--strategy", "ldb@verdicts=off", "--report-only"])
+
+
 def test_done_pairs_are_skipped_and_a_record_with_nothing_failing_is_marked_skipped(tmp_path):
     right = answer("def halve(x):\n    return x // 2\n")
     rows = list(run_corpus.run_record(QUIX, ["baseline", "flat"], mock_config(right), tmp_path,
