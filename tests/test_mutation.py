@@ -363,6 +363,19 @@ def test_mutants_that_one_unvouched_test_cannot_tell_apart_are_named_and_none_is
     assert proc.returncode == 1 and "ambiguous: " in proc.stderr and not proc.stdout.strip()
 
 
+def test_the_functions_each_test_ran_are_read_once_per_run(tmp_path, monkeypatch):
+    # A single failing test: the search asks whether it alone vouches for its winner, and the
+    # portfolio asks again for the report's warning; both read one map of the coverage run.
+    import tracefix.repair.setup as setup
+
+    reads = []
+    real = setup.functions_ran
+    monkeypatch.setattr(setup, "functions_ran", lambda run, root: reads.append(root) or real(run, root))
+    report = fix_project(_one_function_project(tmp_path / "p", False), Config(strategy="mutation", test_timeout=2))
+    assert report.status == "fixed" and any(w.startswith("weakly checked") for w in report.warnings)
+    assert len(reads) == 1
+
+
 def test_edited_lines_are_read_from_the_diff_in_old_numbers():
     from tracefix.repair.checked_by import edited_lines
 

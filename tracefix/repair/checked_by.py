@@ -9,6 +9,7 @@ were all of this kind.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Mapping
 
 from tracefix.repair.diff import replacements_in
 from tracefix.tracer.localize import code_of, counted
@@ -25,9 +26,14 @@ def edited_lines(diff: str) -> dict[str, set[int]]:
     return out
 
 
-def weakly_checked(root: Path, diff: str, coverage: RunResult | None) -> bool:
+FunctionsRan = Callable[[], Mapping[str, frozenset[str]]]  # nodeid -> functions it ran, asked for when needed
+
+
+def weakly_checked(root: Path, diff: str, coverage: RunResult | None, ran: FunctionsRan | None = None) -> bool:
     """Whether no test that passed before the fix runs a function it edits (False when the
-    coverage run or the edited functions are unknown: nothing to say then)."""
+    coverage run or the edited functions are unknown: nothing to say then). `ran` gives the
+    coverage run's functions per test when a caller keeps them (`Start.functions_ran`): on a
+    large suite reading them is the costly part."""
     if coverage is None or not diff:
         return False
     edits = edited_lines(diff)
@@ -36,13 +42,14 @@ def weakly_checked(root: Path, diff: str, coverage: RunResult | None) -> bool:
               if (info := code.function_at(path, line)) is not None}
     if not edited:
         return False
-    ran = functions_ran(coverage, Path(root))
-    return not any(edited & ran.get(o.nodeid, frozenset()) for o in coverage.outcomes if counted(o) == "pass")
+    by_test = ran() if ran is not None else functions_ran(coverage, Path(root))
+    return not any(edited & by_test.get(o.nodeid, frozenset()) for o in coverage.outcomes if counted(o) == "pass")
 
 
-def unchecked_warning(root: Path, diff: str, coverage: RunResult | None, failing) -> str | None:
+def unchecked_warning(root: Path, diff: str, coverage: RunResult | None, failing,
+                      ran: FunctionsRan | None = None) -> str | None:
     """A warning when no test that passed before the fix runs a function it edits."""
-    if not weakly_checked(root, diff, coverage):
+    if not weakly_checked(root, diff, coverage, ran):
         return None
     n = len(failing)
     return (f"weakly checked: no test that passed before runs the edited code, so only the {n} failing "

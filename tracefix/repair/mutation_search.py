@@ -30,7 +30,7 @@ from pathlib import Path
 from tracefix.config import Config
 from tracefix.debugger.llm import LLMClient
 from tracefix.repair.apply import apply_patch
-from tracefix.repair.checked_by import weakly_checked
+from tracefix.repair.checked_by import FunctionsRan, weakly_checked
 from tracefix.repair.diff import unified_diff
 from tracefix.repair.mutants import Mutant, mutants_of
 from tracefix.repair.records import Candidate, FixReport, Progress, since
@@ -69,7 +69,8 @@ class MutationResult:
 
 def search_mutants(root: Path, failing: list[str], outcomes, localization: Localization, sources: list[str],
                    settings: TestSettings, *, deadline_s: float = DEADLINE_S, progress: Progress = lambda _m: None,
-                   fast: bool = True, max_lines: int = MAX_LINES, coverage: RunResult | None = None) -> MutationResult:
+                   fast: bool = True, max_lines: int = MAX_LINES, coverage: RunResult | None = None,
+                   functions_ran: FunctionsRan | None = None) -> MutationResult:
     """The first mutant that passes the failing tests and breaks no passing one, within `deadline_s`.
     `fast=False` screens every candidate in its own pytest process (the baseline to measure against).
 
@@ -110,7 +111,7 @@ def search_mutants(root: Path, failing: list[str], outcomes, localization: Local
                 continue
             look = min(RIVALS_S, max(0.0, deadline_s - (time.perf_counter() - started)))
             rivals = _rivals(worker, scratch, mutant, ordered[index:], failing, settings, fast, look) \
-                if _one_test_checks(root, mutant, failing, coverage) else []
+                if _one_test_checks(root, mutant, failing, coverage, functions_ran) else []
             if rivals:
                 ambiguous = (mutant.description, *(r.description for r in rivals))
                 outcome = replace(outcome, accepted=False, reason=f"{mutant.description}: {outcome.reason}; but "
@@ -135,10 +136,12 @@ def _screen(worker: Worker, scratch: Path, mutant: Mutant, failing: list[str], s
     return _screen_in_process(scratch, mutant, failing, settings), True
 
 
-def _one_test_checks(root: Path, mutant: Mutant, failing: list[str], coverage: RunResult | None) -> bool:
+def _one_test_checks(root: Path, mutant: Mutant, failing: list[str], coverage: RunResult | None,
+                     functions_ran: FunctionsRan | None) -> bool:
     """Whether a single failing test is all that vouches for the mutant (no test that passed
     before runs the code it edits)."""
-    return len(failing) == 1 and weakly_checked(root, unified_diff(root, {mutant.path: mutant.file_text}), coverage)
+    return len(failing) == 1 and weakly_checked(root, unified_diff(root, {mutant.path: mutant.file_text}), coverage,
+                                                functions_ran)
 
 
 def _rivals(worker: Worker, scratch: Path, winner: Mutant, rest: list[Mutant], failing: list[str],
@@ -237,7 +240,7 @@ def mutation_report(start: Start, config: Config, *, progress: Progress = lambda
     root, sources, hashes, settings = start.root, start.sources, start.hashes, start.settings
     loc, coverage, failing, started = start.loc, start.coverage, start.failing, start.started
     result = search_mutants(root, failing, loc.outcomes, loc, sources, settings, deadline_s=deadline_s,
-                            progress=progress, fast=fast, coverage=coverage)
+                            progress=progress, fast=fast, coverage=coverage, functions_ran=start.functions_ran)
     summary = (f"mutation search: {result.screened} of {result.unique} distinct mutants screened "
                f"({result.generated} generated, {result.per_second:g}/s), {result.validated} fully validated")
     if result.edited is None:

@@ -67,7 +67,7 @@ def run_portfolio(root: Path, config: Config, strategies: Sequence[Strategy], te
         raise NoFileToFix("; ".join(skipped))
     report = merged(reports, client, time.perf_counter() - start.started, skipped)
     if report.status == "fixed":
-        weak = unchecked_warning(start.root, report.diff, start.coverage, start.failing)
+        weak = unchecked_warning(start.root, report.diff, start.coverage, start.failing, start.functions_ran)
         if weak:
             report = replace(report, warnings=(*report.warnings, weak))
     return replace(report, stopped_by="seconds") if out_of_time and not report.stopped_by else report

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from tracefix.config import Config
 from tracefix.repair.apply import snapshot_hashes
@@ -19,6 +20,7 @@ from tracefix.tracer.localize import Localization, Suspect, locate_with_run
 from tracefix.tracer.project import check_project, source_files
 from tracefix.tracer.records import FunctionInfo, TestTrace
 from tracefix.tracer.runner import RunResult, TestOutcome, check_usable, run_tests
+from tracefix.tracer.selection import functions_ran
 from tracefix.tracer.tracing import SUSPECTS_TRACED, trace_tests
 
 
@@ -53,8 +55,9 @@ class Start:
     started: float  # a perf_counter reading: the run's seconds and its time budget count from here
     loc: Localization | None = None
     coverage: RunResult | None = None
-    # The failing tests' block trace, recorded once for every strategy that reads it.
-    _traced: dict = field(default_factory=dict, repr=False, compare=False)
+    # What is worked out once for every strategy that reads it: the failing tests' block
+    # trace, the functions each test of the coverage run ran.
+    _once: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def suspects(self) -> tuple[Suspect, ...]:
@@ -70,12 +73,18 @@ class Start:
 
     def trace_run(self, config: Config) -> RunResult:
         """The failing tests traced at the top suspects (all functions when nothing is ranked)."""
-        if "run" not in self._traced:
+        if "run" not in self._once:
             functions = [s.function for s in self.suspects[:SUSPECTS_TRACED]] or None
-            self._traced["run"] = trace_tests(self.root, self.failing, functions=functions, files=self.sources,
+            self._once["run"] = trace_tests(self.root, self.failing, functions=functions, files=self.sources,
                                               test_timeout=config.test_timeout, run_timeout=config.run_timeout,
                                               pytest_args=config.pytest_args, python=config.python)
-        return self._traced["run"]
+        return self._once["run"]
+
+    def functions_ran(self) -> Mapping[str, frozenset[str]]:
+        """nodeid -> the project functions that test ran in the coverage run (empty without one)."""
+        if "ran" not in self._once:
+            self._once["ran"] = functions_ran(self.coverage, self.root) if self.coverage is not None else {}
+        return self._once["ran"]
 
     def targets(self, config: Config) -> list[tuple[FunctionInfo, str]]:
         """The functions worth editing, from the trace run (`targets_of`)."""
