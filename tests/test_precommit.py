@@ -113,6 +113,34 @@ def test_hook_errors_are_one_line_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def _hashes(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts
+            and ".pytest_cache" not in p.parts}
+
+
+def test_hook_without_a_model_proposes_what_the_mutation_search_finds_and_writes_nothing(fixture_copy):
+    pytest.importorskip("tracefix.repair.fix")
+    no_model = {"TRACEFIX_MODEL": ""}
+    root = fixture_copy("average")  # `len(values) + 1` -> `len(values)`: one mutant away
+    before = _hashes(root)
+    found = run_cli("hook", str(root), env=no_model, timeout=300)
+    assert found.returncode == 1, found.stderr
+    assert "proposed fix, validated by the tests and NOT written" in found.stdout
+    assert "+    return total / len(values)\n" in found.stdout
+    assert _hashes(root) == before
+    # no edit of the search's kinds fixes the cart: said, with what a model would add
+    cart = run_cli("hook", str(fixture_copy("cart")), env=no_model, timeout=300)
+    assert cart.returncode == 1 and "tracefix: no validated fix (" in cart.stdout
+    assert "no model configured: set model in [tool.tracefix]" in cart.stdout
+    # a strategy with no model-free stage: the suspects alone, as before
+    only_model = run_cli("hook", str(root), env={**no_model, "TRACEFIX_STRATEGY": "baseline"}, timeout=300)
+    assert only_model.returncode == 1 and "most suspicious" in only_model.stdout
+    assert "validated fix" not in only_model.stdout and "proposed fix" not in only_model.stdout
+
+
 # --- with a model configured: the fix is shown, written only with apply = true ---------------------
 
 VERDICTS = '[{"block": 2, "correct": false, "explanation": "divides by ten, not a hundred"}]'

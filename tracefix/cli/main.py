@@ -146,10 +146,9 @@ def _default_job(path: Optional[Path], python: Optional[str] = None) -> None:
             where = f" (line {deepest.raised_line})" if deepest.raised_line else ""
             out.print(f"  {t.nodeid}: {deepest.function.split('::')[-1]} -> {what}{where}", markup=False)
     out.print("details: tracefix trace .   ranking: tracefix locate .")
-    from tracefix.repair.fix import fix_project, strategies_for
+    from tracefix.repair.fix import fix_project
 
-    # Without a model the portfolio's model-free stages still run (the default's mutation search).
-    if not config.model and (config.decompose or all(s.uses_model for s in strategies_for(config.strategy))):
+    if not config.model and not _model_free_stages(config):
         out.print("no model configured: set TRACEFIX_MODEL or [tool.tracefix] model to get a fix proposed",
                   markup=False)
         raise typer.Exit(EXIT_FAILURES)
@@ -682,8 +681,8 @@ def hook(
     top: int = typer.Option(5, "--top", help="How many suspect lines to show."),
     python: Optional[str] = PythonOpt,
 ) -> None:
-    """For pre-commit: run the tests; on failures show the suspects (and, with a model configured, a
-    proposed fix). Exit 1 on failures. Never prompts; writes files only with apply = true in the config."""
+    """For pre-commit: run the tests; on failures show the suspects and a proposed fix (the model-free
+    stages alone without a model). Exit 1 on failures. Never prompts; writes files only with apply = true in the config."""
     from tracefix.config import load_config
     from tracefix.cli.diagnostics import diagnostic_lines, lines_text
     from tracefix.tracer.localize import locate as locate_
@@ -714,26 +713,39 @@ def hook(
         typer.echo(f"most suspicious lines ({loc.formula}):")
         sys.stdout.write(lines_text(suspects))
     sys.stdout.flush()
-    if config.model:
-        _hook_fix(root_dir, config, err)
+    _hook_fix(root_dir, config, err)
     raise typer.Exit(EXIT_FAILURES)
 
 
+def _model_free_stages(config) -> bool:
+    """Whether the configured strategy has stages that need no model (the default portfolio's
+    mutation search): they run, and propose a fix, with no model configured."""
+    from tracefix.repair.fix import strategies_for
+
+    return not config.decompose and any(not s.uses_model for s in strategies_for(config.strategy))
+
+
 def _hook_fix(root_dir: Path, config, err: Console) -> None:
-    """The proposed fix for the hook: printed, written only when the config says apply = true."""
+    """The proposed fix for the hook: printed, written only when the config says apply = true.
+    Without a model, only the strategy's model-free stages run; nothing runs when it has none."""
     try:
         from tracefix.repair.fix import fix_project
     except ImportError as exc:
-        err.print(f"note: a model is configured, but this tracefix cannot propose fixes ({exc})", markup=False)
+        if config.model:
+            err.print(f"note: a model is configured, but this tracefix cannot propose fixes ({exc})", markup=False)
         return
-    with err.status("tracefix: asking the model for a fix...") if err.is_terminal else _nullcontext():
+    if not config.model and not _model_free_stages(config):
+        return
+    doing = "asking the model for a fix" if config.model else "searching for a fix without a model"
+    with err.status(f"tracefix: {doing}...") if err.is_terminal else _nullcontext():
         try:
             report = fix_project(root_dir, config)
         except UserError as exc:
             err.print(f"warning: no fix proposed: {exc}", style="yellow", markup=False)
             return
     if report.status != "fixed":
-        typer.echo(f"tracefix: no validated fix ({len(report.candidates)} candidates tried)")
+        unasked = "" if config.model else "; no model configured: set model in [tool.tracefix] to let one try"
+        typer.echo(f"tracefix: no validated fix ({len(report.candidates)} candidates tried{unasked})")
         return
     if report.applied:
         typer.echo(f"tracefix: validated fix written to {', '.join(report.applied)} (apply = true); review it:")
