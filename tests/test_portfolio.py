@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -83,6 +84,32 @@ def test_verdicts_off_asks_for_the_fix_alone(fixture_copy, tmp_path):
     report = fix_project(root, config(tmp_path, GOOD_MEAN, strategy="flat", verdicts="off", max_iters=1))
     assert report.status == "fixed" and purposes(tmp_path) == ["patch"]
     assert report.judgments[0].note == "verdicts off"
+
+
+def test_verdicts_auto_leaves_them_out_for_a_model_named_small_and_on_asks_for_them(fixture_copy, tmp_path):
+    from dataclasses import replace
+
+    small = "openai/qwen2.5-coder-1.5b"
+    report = fix_project(fixture_copy("average"), replace(config(tmp_path, GOOD_MEAN, strategy="flat", max_iters=1),
+                                                          model=small))
+    assert report.status == "fixed" and purposes(tmp_path) == ["patch"]
+    assert report.judgments[0].note.startswith("verdicts off: a small model (1.5B by its name)")
+    (tmp_path / "log.jsonl").unlink()
+    shutil.rmtree(tmp_path / "average")
+    asked = fix_project(fixture_copy("average"), replace(config(tmp_path, VERDICTS, GOOD_MEAN, strategy="flat",
+                                                                max_iters=1, verdicts="on"), model=small))
+    assert asked.status == "fixed" and purposes(tmp_path) == ["verdicts", "patch"]
+
+
+@pytest.mark.parametrize("model, size", [
+    ("openai/qwen2.5-coder-1.5b", 1.5), ("ollama/llama3:8b", 8), ("mixtral-8x7b-instruct", 56),
+    ("Qwen/Qwen2.5-Coder-32B-Instruct", 32), ("gemma-2b", 2), ("gpt-4o", None), ("gpt-3.5-turbo", None),
+    ("claude-3-5-sonnet", None), (None, None)])
+def test_a_models_size_is_read_from_its_name_only_where_it_states_one(model, size):
+    from tracefix.debugger.model_size import parameters_b, small_model
+
+    assert parameters_b(model) == size
+    assert small_model(model) == (size is not None and size <= 15)
 
 
 def test_verdicts_must_be_auto_on_or_off(tmp_path):

@@ -82,7 +82,7 @@ class Config:
     budget_seconds: float | None = None  # wall seconds for the whole repair run; None: unbounded
     include: tuple[str, ...] = ()  # path globs, relative to the project
     exclude: tuple[str, ...] = ()
-    verdicts: str = "auto"  # per-block verdicts in the traced loop: "on" | "off" | "auto" (on, except for a lone block)
+    verdicts: str = "auto"  # per-block verdicts in the traced loop: "on" | "off" | "auto" (off for a model named <= 15B, and for a lone block; else on)
     strategy: str = "default"  # a portfolio (config.PORTFOLIOS), or "auto" | "flat" | "hierarchical" | "baseline" (no trace) | "mutation" (no model) | "focused", or stages: "mutation,auto"
     decompose: bool = False  # split a long monolithic failing function into helpers before debugging it
     keep_structure: bool = False  # with decompose: inline the fix back into the original function

@@ -447,8 +447,9 @@ def fix(
                                                       "baseline (no trace), focused (samples at the marked "
                                                       "suspicious lines), auto, flat, hierarchical; or stages, "
                                                       "comma-separated, tried in order under one budget."),
-    verdicts: Optional[str] = typer.Option(None, help="Per-block verdicts in the traced loop: auto (default), on, "
-                                                      "off."),
+    verdicts: Optional[str] = typer.Option(None, help="Per-block verdicts in the traced loop: auto (default: off "
+                                                      "for a model whose name says <= 15B parameters, else on), "
+                                                      "on, off."),
     decompose: bool = typer.Option(False, "--decompose",
                                    help="Split a long (>40 lines) failing function into helpers first, then debug "
                                         "them bottom-up."),

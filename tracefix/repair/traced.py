@@ -18,6 +18,7 @@ from typing import Protocol
 from tracefix.config import Config
 from tracefix.debugger.answers import MalformedAnswer, parse_verdicts
 from tracefix.debugger.llm import BudgetExhausted, LLMClient, count_tokens
+from tracefix.debugger.model_size import parameters_b, small_model
 from tracefix.debugger.prompts import (FailureContext, calls_worth_showing, failure_context, fix_messages,
                                        verdict_messages)
 from tracefix.repair.apply import apply_patch
@@ -91,7 +92,7 @@ def fix_traced(start: Start, config: Config, client: LLMClient | None, progress:
                               others=_other_failures(root, run.outcomes, nodeid, info.key, traces))
             progress(f"iteration {iteration}: judging the blocks of {info.qualname}")
             judgment = _judge(client, root, info, trace, failure, count, config.token_budget, iteration,
-                              config.verdicts)
+                              config.verdicts, config.model)
             judgments.append(judgment)
             # Verdicts inform the fix prompt but never skip a target: a small model often calls
             # every block correct, and the ranking is the stronger signal.
@@ -146,9 +147,12 @@ def _other_failures(root: Path, outcomes, nodeid: str, function: str, traces: di
 
 
 def _judge(client: LLMClient, root: Path, info: FunctionInfo, trace: TestTrace, failure: FailureContext,
-           count, budget: int, iteration: int, verdicts: str = "auto") -> Judgment:
+           count, budget: int, iteration: int, verdicts: str = "auto", model: str | None = None) -> Judgment:
     if verdicts == "off":  # the fix prompt's inline values only: one request per attempt instead of two
         return Judgment(iteration, info.key, (), "verdicts off")
+    if verdicts == "auto" and small_model(model):  # measured: no fix gained, twice the tokens (model_size)
+        return Judgment(iteration, info.key, (), f"verdicts off: a small model ({parameters_b(model):g}B by its "
+                        f"name); verdicts = \"on\" asks for them")
     if verdicts == "auto" and len({v.block for c in calls_worth_showing(trace, info.key) for v in c.visits}) == 1:
         # One block is the whole function: the fix prompt shows the same trace, and in the
         # corpus logs the 1.5B model called a buggy lone block correct 16 times in 16.
