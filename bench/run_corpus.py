@@ -178,8 +178,8 @@ def repair(record: dict, strategy: str, config: Config, visible: Path, work: Pat
 
 
 def arm_config(strategy: str, config: Config) -> Config:
-    """The config one strategy runs with: "a+b" is the staged run "a,b", and "a@key=value,..."
-    changes the settings that follow the "@"."""
+    """The config one strategy runs with: "a+b" is the staged run "a,b", and "a@key=value;key=value"
+    changes the settings that follow the "@" (";" between them: "," separates strategies)."""
     name, _, settings = strategy.partition("@")
     return replace(config, strategy=name.replace("+", ","), **dict(_settings(settings)))
 

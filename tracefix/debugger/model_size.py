@@ -1,7 +1,8 @@
 """How big a model is, as far as its name says: it decides whether per-block verdicts are asked.
 
-Verdicts cost a second request per attempt. With Qwen2.5-Coder-1.5B they fixed nothing the fix
-prompt alone did not, at about twice the tokens (README, "Verdicts on or off"), and LDB's own
+Verdicts cost a second request per attempt. With Qwen2.5-Coder-1.5B they fixed no more than the
+fix prompt alone, beyond noise (4 against 3 of 24 records), at about twice the tokens (README,
+"Verdicts on or off"), and LDB's own
 table has StarCoder-15B gain 0.6 points from them; the large hosted models its paper measured
 gained more. So `verdicts = "auto"` leaves them out for a model whose name states at most
 SMALL_MODEL_B billion parameters ("qwen2.5-coder-1.5b", "llama3:8b", "mixtral-8x7b" is 56),
