@@ -232,7 +232,13 @@ def test_recorded_real_model_answers_replay_offline(fixture_copy, tmp_path):
     assert "-    return total / (len(values) + 1)" in result.stdout
     assert "+    return total / len(values)" in result.stdout
     assert "#" not in result.stdout.split("+    return")[0].split("@@")[-1]  # no inline values copied into the patch
-    assert "3 calls (3 cached)" in result.stderr  # verdicts, a fix answer without code, its follow-up
+    # a fix answer without code and its follow-up: verdicts are off for a model named 1.5B
+    assert "2 calls (2 cached)" in result.stderr and "verdicts off: a small model (1.5B" in result.stderr
+    shutil.rmtree(root)
+    root = fixture_copy("average")
+    asked = run_cli("fix", str(root), "--model", "openai/qwen2.5-coder-1.5b", "--cache", str(cache),
+                    "--strategy", "auto", "--verdicts", "on", env={"OPENAI_API_KEY": ""})
+    assert asked.returncode == 0 and "3 calls (3 cached)" in asked.stderr  # the recorded verdicts too
 
 
 def test_rejected_candidate_is_retraced_for_the_next_prompt(fixture_copy):
