@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from test_fix import tree_digest
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / ".pre-commit-hooks.yaml"
@@ -113,24 +114,16 @@ def test_hook_errors_are_one_line_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def _hashes(root: Path) -> dict[str, str]:
-    import hashlib
-
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts
-            and ".pytest_cache" not in p.parts}
-
-
 def test_hook_without_a_model_proposes_what_the_mutation_search_finds_and_writes_nothing(fixture_copy):
     pytest.importorskip("tracefix.repair.fix")
     no_model = {"TRACEFIX_MODEL": ""}
     root = fixture_copy("average")  # `len(values) + 1` -> `len(values)`: one mutant away
-    before = _hashes(root)
+    before = tree_digest(root)
     found = run_cli("hook", str(root), env=no_model, timeout=300)
     assert found.returncode == 1, found.stderr
     assert "proposed fix, validated by the tests and NOT written" in found.stdout
     assert "+    return total / len(values)\n" in found.stdout
-    assert _hashes(root) == before
+    assert tree_digest(root) == before
     # no edit of the search's kinds fixes the cart: said, with what a model would add
     cart = run_cli("hook", str(fixture_copy("cart")), env=no_model, timeout=300)
     assert cart.returncode == 1 and "tracefix: no validated fix (" in cart.stdout
